@@ -1,0 +1,412 @@
+/**
+ * A small Kubernetes API client for the reconcile engine.
+ *
+ * Design choice: @kubernetes/client-node is used only to read the kubeconfig and resolve its
+ * credentials (client certificates, bearer tokens, exec plugins, CA bundles). Requests are made
+ * with Node's own http/https and a keep-alive agent. The library's generic KubernetesObjectApi
+ * hides the HTTP status (we need 201-vs-200, Retry-After and the Status body), does not retry,
+ * and round-trips every object through its typed model serializer, which is slow for thousands
+ * of objects. Here every call gets: retries with backoff on 429 (Retry-After honoured), 5xx
+ * and broken connections; errors that name the object and quote the server; and discovery that
+ * refreshes when a kind is unknown (CRDs applied mid-run).
+ */
+import * as http from "http";
+import * as https from "https";
+import { GitopsError } from "../errors";
+import { KubeObject } from "../flux/api";
+import { formatId, joinApiVersion, objectId, splitApiVersion } from "./ids";
+import { backoffDelay, DEFAULT_RETRY, isRetryableError, isRetryableStatus, parseRetryAfter, RetryPolicy, sleep } from "./retry";
+
+/** The field manager every server-side apply of ours uses. */
+export const FIELD_MANAGER = "gitops-platform";
+
+/** One resource type as discovery reports it. */
+export interface ApiResource {
+    readonly group: string;
+    readonly version: string;
+    readonly kind: string;
+    /** The plural resource name used in URLs, e.g. "deployments". */
+    readonly plural: string;
+    readonly namespaced: boolean;
+}
+
+/** An HTTP error from the API server, with the server's own message. */
+export class ApiError extends Error {
+    constructor(
+        readonly status: number,
+        readonly reason: string,
+        readonly serverMessage: string,
+        readonly method: string,
+        readonly path: string,
+    ) {
+        super(`${method} ${path}: HTTP ${status}${reason ? ` ${reason}` : ""}: ${serverMessage}`);
+        this.name = "ApiError";
+    }
+}
+
+export interface ClientOptions {
+    /** Retry policy for every request. */
+    readonly retry?: Partial<RetryPolicy>;
+    /** Per-request timeout in ms. Default 30000. */
+    readonly requestTimeoutMs?: number;
+    /** Sockets kept per host. Default 16. */
+    readonly maxSockets?: number;
+    /** Field manager name. Default "gitops-platform". */
+    readonly fieldManager?: string;
+    /** How long to keep re-reading discovery for a kind that is not served yet. Default 30000. */
+    readonly discoveryWaitMs?: number;
+}
+
+export interface RequestOptions {
+    readonly query?: Record<string, string | undefined>;
+    readonly body?: unknown;
+    readonly contentType?: string;
+}
+
+export interface Response<T = any> {
+    readonly status: number;
+    readonly body: T;
+}
+
+/** Counters, for tests and benchmarks. */
+export interface ClientStats {
+    requests: number;
+    retries: number;
+}
+
+interface Auth {
+    readonly base: URL;
+    readonly agent: http.Agent;
+    readonly headers: Record<string, string>;
+    readonly defaultNamespace: string;
+}
+
+export class ClusterClient {
+    readonly fieldManager: string;
+    readonly stats: ClientStats = { requests: 0, retries: 0 };
+    private readonly retry: RetryPolicy;
+    private readonly timeoutMs: number;
+    private readonly discoveryWaitMs: number;
+    private auth?: Promise<Auth>;
+    private authValue?: Auth;
+    /** groupVersion -> kind -> resource; a missing groupVersion is not read yet. */
+    private readonly discovery = new Map<string, Map<string, ApiResource>>();
+    private readonly discoveryInFlight = new Map<string, Promise<Map<string, ApiResource>>>();
+
+    private constructor(
+        private readonly resolveAuth: () => Promise<Auth>,
+        opts: ClientOptions = {},
+    ) {
+        this.fieldManager = opts.fieldManager ?? FIELD_MANAGER;
+        this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+        this.timeoutMs = opts.requestTimeoutMs ?? 30_000;
+        this.discoveryWaitMs = opts.discoveryWaitMs ?? 30_000;
+    }
+
+    /**
+     * A client for the cluster a kubeconfig (YAML text) points at, optionally for a named
+     * context. Credentials are resolved on the first request.
+     */
+    static fromKubeconfig(kubeconfigYaml: string, context?: string, opts: ClientOptions = {}): ClusterClient {
+        // Required lazily: the library is large, and only needed to read credentials.
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
+        const kc = new k8s.KubeConfig();
+        try {
+            kc.loadFromString(kubeconfigYaml);
+        } catch (err) {
+            throw new GitopsError("kubeconfig", `cannot read the kubeconfig: ${(err as Error).message}`, "pass the cluster component's kubeconfig output (YAML)");
+        }
+        if (context !== undefined) {
+            if (!kc.getContextObject(context)) {
+                throw new GitopsError(`kubeconfig context ${context}`, `no such context; the kubeconfig has: ${kc.getContexts().map((c) => c.name).join(", ") || "none"}`);
+            }
+            kc.setCurrentContext(context);
+        }
+        const cluster = kc.getCurrentCluster();
+        if (!cluster) {
+            throw new GitopsError("kubeconfig", "the current context names no cluster", "set current-context or pass a context name");
+        }
+        const ctxNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+        const maxSockets = opts.maxSockets ?? 16;
+        return new ClusterClient(async () => {
+            const o: https.RequestOptions & { headers?: Record<string, string> } = {};
+            await kc.applyToHTTPSOptions(o);
+            const base = new URL(cluster.server);
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(o.headers ?? {})) headers[k] = String(v);
+            if (o.auth) headers.Authorization = `Basic ${Buffer.from(String(o.auth)).toString("base64")}`;
+            const agent =
+                base.protocol === "https:"
+                    ? new https.Agent({
+                          keepAlive: true,
+                          maxSockets,
+                          ca: o.ca,
+                          cert: o.cert,
+                          key: o.key,
+                          rejectUnauthorized: o.rejectUnauthorized,
+                          servername: o.servername,
+                      })
+                    : new http.Agent({ keepAlive: true, maxSockets });
+            return { base, agent, headers, defaultNamespace: ctxNamespace || "default" };
+        }, opts);
+    }
+
+    private getAuth(): Promise<Auth> {
+        if (!this.auth) {
+            this.auth = this.resolveAuth().then((a) => (this.authValue = a));
+            this.auth.catch(() => (this.auth = undefined));
+        }
+        return this.auth;
+    }
+
+    /** The namespace of the kubeconfig's context, "default" when it sets none. */
+    async defaultNamespace(): Promise<string> {
+        return (await this.getAuth()).defaultNamespace;
+    }
+
+    /** Closes idle keep-alive sockets. */
+    close(): void {
+        this.authValue?.agent.destroy();
+    }
+
+    /**
+     * One API call with retries. Resolves for 2xx and for 404 (callers decide what missing
+     * means); rejects with ApiError for other statuses once retries are spent.
+     */
+    async request<T = any>(method: string, path: string, opts: RequestOptions = {}): Promise<Response<T>> {
+        const auth = await this.getAuth();
+        const url = new URL(path, auth.base);
+        // Keep a path prefix from the server URL (e.g. https://host/k8s/clusters/x).
+        if (auth.base.pathname !== "/" && !path.startsWith(auth.base.pathname)) {
+            url.pathname = auth.base.pathname.replace(/\/$/, "") + path.split("?")[0];
+        }
+        for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+        const payload = opts.body === undefined ? undefined : Buffer.from(typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body));
+        const headers: Record<string, string> = { ...auth.headers, Accept: "application/json" };
+        if (payload) {
+            headers["Content-Type"] = opts.contentType ?? "application/json";
+            headers["Content-Length"] = String(payload.length);
+        }
+        for (let attempt = 1; ; attempt++) {
+            this.stats.requests++;
+            let res: { status: number; headers: http.IncomingHttpHeaders; text: string };
+            try {
+                res = await this.once(auth, url, method, headers, payload);
+            } catch (err) {
+                if (attempt < this.retry.attempts && isRetryableError(err)) {
+                    this.stats.retries++;
+                    await sleep(backoffDelay(attempt, this.retry));
+                    continue;
+                }
+                throw new ApiError(0, (err as { code?: string }).code ?? "", (err as Error).message, method, url.pathname);
+            }
+            if (res.status >= 200 && res.status < 300) return { status: res.status, body: parseJson(res.text) as T };
+            if (res.status === 404) return { status: 404, body: parseJson(res.text) as T };
+            if (attempt < this.retry.attempts && isRetryableStatus(res.status)) {
+                this.stats.retries++;
+                await sleep(backoffDelay(attempt, this.retry, parseRetryAfter(res.headers["retry-after"])));
+                continue;
+            }
+            const st = parseJson(res.text) as { message?: string; reason?: string } | undefined;
+            throw new ApiError(res.status, st?.reason ?? "", st?.message ?? (res.text.trim().slice(0, 500) || http.STATUS_CODES[res.status] || ""), method, url.pathname);
+        }
+    }
+
+    private once(auth: Auth, url: URL, method: string, headers: Record<string, string>, payload?: Buffer) {
+        const mod = url.protocol === "https:" ? https : http;
+        return new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
+            const req = mod.request(url, { method, headers, agent: auth.agent }, (res) => {
+                const chunks: Buffer[] = [];
+                res.on("data", (c: Buffer) => chunks.push(c));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
+                res.on("error", reject);
+                res.on("aborted", () => reject(Object.assign(new Error("response aborted"), { code: "ECONNRESET" })));
+            });
+            req.setTimeout(this.timeoutMs, () => req.destroy(Object.assign(new Error(`no answer in ${this.timeoutMs} ms`), { code: "ETIMEDOUT" })));
+            req.on("error", reject);
+            req.end(payload);
+        });
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Discovery
+
+    private async readGroupVersion(gv: string): Promise<Map<string, ApiResource>> {
+        let p = this.discoveryInFlight.get(gv);
+        if (!p) {
+            p = (async () => {
+                const { group, version } = splitApiVersion(gv);
+                const res = await this.request<{ resources?: Array<{ name: string; kind: string; namespaced: boolean }> }>(
+                    "GET",
+                    group ? `/apis/${group}/${version}` : `/api/${version}`,
+                );
+                const kinds = new Map<string, ApiResource>();
+                if (res.status !== 404) {
+                    for (const r of res.body?.resources ?? []) {
+                        if (r.name.includes("/")) continue; // subresources such as deployments/status
+                        kinds.set(r.kind, { group, version, kind: r.kind, plural: r.name, namespaced: !!r.namespaced });
+                    }
+                }
+                this.discovery.set(gv, kinds);
+                return kinds;
+            })().finally(() => this.discoveryInFlight.delete(gv));
+            this.discoveryInFlight.set(gv, p);
+        }
+        return p;
+    }
+
+    /** Forgets what discovery said, e.g. after CRDs were applied or deleted. */
+    invalidateDiscovery(apiVersion?: string): void {
+        if (apiVersion) this.discovery.delete(apiVersion);
+        else this.discovery.clear();
+    }
+
+    /** The resource for a kind if the server serves it now; re-reads discovery once if unknown. */
+    async tryResource(apiVersion: string, kind: string): Promise<ApiResource | undefined> {
+        const cached = this.discovery.get(apiVersion)?.get(kind);
+        if (cached) return cached;
+        return (await this.readGroupVersion(apiVersion)).get(kind);
+    }
+
+    /**
+     * The resource for a kind. When the server does not serve it yet (a CRD applied moments
+     * ago), discovery is re-read until `waitMs` passes; then a GitopsError names the object.
+     */
+    async resource(apiVersion: string, kind: string, where?: string, waitMs = this.discoveryWaitMs): Promise<ApiResource> {
+        const deadline = Date.now() + waitMs;
+        for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+            const r = await this.tryResource(apiVersion, kind);
+            if (r) return r;
+            if (Date.now() >= deadline) {
+                throw new GitopsError(
+                    where ?? `${apiVersion} ${kind}`,
+                    `the cluster does not serve kind ${kind} in ${apiVersion}`,
+                    "apply its CustomResourceDefinition first, or fix apiVersion/kind",
+                );
+            }
+            await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Objects
+
+    /** The URL path of a collection (namespace optional for namespaced kinds: all namespaces). */
+    collectionPath(r: ApiResource, namespace?: string): string {
+        const root = r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`;
+        return r.namespaced && namespace ? `${root}/namespaces/${encodeURIComponent(namespace)}/${r.plural}` : `${root}/${r.plural}`;
+    }
+
+    objectPath(r: ApiResource, name: string, namespace?: string): string {
+        return `${this.collectionPath(r, namespace)}/${encodeURIComponent(name)}`;
+    }
+
+    /** Reads one object; undefined when it does not exist (or its kind is not served). */
+    async get(apiVersion: string, kind: string, name: string, namespace?: string): Promise<KubeObject | undefined> {
+        const r = await this.tryResource(apiVersion, kind);
+        if (!r) return undefined;
+        const res = await this.request<KubeObject>("GET", this.objectPath(r, name, namespace));
+        return res.status === 404 ? undefined : res.body;
+    }
+
+    /** Lists all objects of a kind, in one namespace or across all, following continue tokens. */
+    async list(apiVersion: string, kind: string, namespace?: string, pageSize = 500): Promise<KubeObject[]> {
+        const r = await this.tryResource(apiVersion, kind);
+        if (!r) return [];
+        const out: KubeObject[] = [];
+        let cont: string | undefined;
+        do {
+            const res = await this.request<{ items?: KubeObject[]; metadata?: { continue?: string } }>("GET", this.collectionPath(r, namespace), {
+                query: { limit: String(pageSize), continue: cont },
+            });
+            if (res.status === 404) return out;
+            for (const item of res.body?.items ?? []) {
+                // Lists omit apiVersion/kind on items.
+                item.apiVersion = joinApiVersion(r.group, r.version);
+                item.kind = r.kind;
+                out.push(item);
+            }
+            cont = res.body?.metadata?.continue || undefined;
+        } while (cont);
+        return out;
+    }
+
+    /**
+     * Server-side apply under our field manager, taking ownership of conflicting fields (as
+     * Flux does). `dryRun` asks the server what the object would become without storing it.
+     */
+    async apply(obj: KubeObject, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<Response<KubeObject>> {
+        const id = objectId(obj);
+        const r = await this.resource(obj.apiVersion, obj.kind, id);
+        const res = await this.request<KubeObject>("PATCH", this.objectPath(r, obj.metadata.name, obj.metadata.namespace), {
+            query: {
+                fieldManager: this.fieldManager,
+                force: opts.force === false ? undefined : "true",
+                dryRun: opts.dryRun ? "All" : undefined,
+            },
+            body: obj,
+            contentType: "application/apply-patch+yaml",
+        }).catch((err) => {
+            throw asObjectError(err, id, opts.dryRun ? "dry-run apply" : "apply");
+        });
+        if (res.status === 404) {
+            // Only when the namespace is missing (or the kind vanished): say so.
+            throw new GitopsError(id, `apply failed: ${(res.body as any)?.message ?? "not found"}`, "create the namespace first, or check apiVersion/kind");
+        }
+        return res;
+    }
+
+    /** A JSON merge patch (used for annotations such as reconcile.fluxcd.io/requestedAt). */
+    async mergePatch(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<KubeObject | undefined> {
+        const id = formatId({ namespace: namespace ?? "", name, group: splitApiVersion(apiVersion).group, kind });
+        const r = await this.resource(apiVersion, kind, id);
+        const res = await this.request<KubeObject>("PATCH", this.objectPath(r, name, namespace), {
+            body: patch,
+            contentType: "application/merge-patch+json",
+        }).catch((err) => {
+            throw asObjectError(err, id, "patch");
+        });
+        return res.status === 404 ? undefined : res.body;
+    }
+
+    /** Deletes an object (background propagation). False when it was already gone. */
+    async delete(apiVersion: string, kind: string, name: string, namespace?: string): Promise<boolean> {
+        const id = formatId({ namespace: namespace ?? "", name, group: splitApiVersion(apiVersion).group, kind });
+        const r = await this.tryResource(apiVersion, kind);
+        if (!r) return false;
+        const res = await this.request("DELETE", this.objectPath(r, name, namespace), {
+            body: { kind: "DeleteOptions", apiVersion: "v1", propagationPolicy: "Background" },
+        }).catch((err) => {
+            throw asObjectError(err, id, "delete");
+        });
+        return res.status !== 404;
+    }
+}
+
+/** Turns an ApiError into a GitopsError that names the object and quotes the server. */
+export function asObjectError(err: unknown, id: string, what: string): unknown {
+    if (err instanceof ApiError) {
+        const hint =
+            err.status === 0
+                ? "the API server could not be reached; check the kubeconfig's server address and the network"
+                : err.status === 401 || err.status === 403
+                  ? "the kubeconfig's credentials may not allow this; check its user and RBAC"
+                  : err.status === 409
+                    ? "another field manager owns these fields; resolve the conflict or let Flux own the object"
+                    : err.status === 422 || err.status === 400
+                      ? "fix the object in the manifests"
+                      : undefined;
+        return new GitopsError(id, `${what} failed: HTTP ${err.status}${err.reason ? ` ${err.reason}` : ""}: "${err.serverMessage}"`, hint);
+    }
+    return err;
+}
+
+function parseJson(text: string): unknown {
+    if (!text) return undefined;
+    try {
+        return JSON.parse(text);
+    } catch {
+        return undefined;
+    }
+}

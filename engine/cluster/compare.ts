@@ -1,0 +1,184 @@
+/**
+ * Comparing a desired object with a live one, the way server-side apply sees it: only the
+ * fields we declare count. Server-populated fields (status, managedFields, resourceVersion, uid,
+ * creationTimestamp, generation, defaults) are ignored. Pure functions.
+ */
+import { KubeObject } from "../flux/api";
+
+/** One field that differs: a dotted path and the live and desired values. */
+export interface FieldChange {
+    readonly path: string;
+    readonly from: unknown;
+    readonly to: unknown;
+}
+
+/** metadata fields the server owns; never compared. */
+const SERVER_METADATA = new Set([
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+    "finalizers",
+]);
+
+function isMap(v: unknown): v is Record<string, unknown> {
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function join(path: string, key: string | number): string {
+    return typeof key === "number" ? `${path}[${key}]` : path ? `${path}.${key}` : key;
+}
+
+/**
+ * Fields of `desired` whose value differs in `live` (missing counts as differing). Maps are
+ * compared key by key over the desired keys only; lists must have the same length and each
+ * element is compared the same way (so server defaults inside list items do not count).
+ */
+export function subsetChanges(desired: unknown, live: unknown, path = "", out: FieldChange[] = []): FieldChange[] {
+    if (isMap(desired)) {
+        if (!isMap(live)) {
+            out.push({ path, from: live, to: desired });
+            return out;
+        }
+        for (const [k, v] of Object.entries(desired)) {
+            if (path === "" && k === "status") continue;
+            if (path === "metadata" && SERVER_METADATA.has(k)) continue;
+            subsetChanges(v, live[k], join(path, k), out);
+        }
+        return out;
+    }
+    if (Array.isArray(desired)) {
+        if (!Array.isArray(live) || live.length !== desired.length) {
+            out.push({ path, from: live, to: desired });
+            return out;
+        }
+        desired.forEach((d, i) => subsetChanges(d, live[i], join(path, i), out));
+        return out;
+    }
+    if (!scalarEqual(desired, live)) out.push({ path, from: live, to: desired });
+    return out;
+}
+
+function scalarEqual(a: unknown, b: unknown): boolean {
+    if (a === b) return true;
+    // A declared null removes a field; a missing live field is then equal.
+    if (a === null && b === undefined) return true;
+    return false;
+}
+
+/** A copy without status and server-owned metadata, for comparing whole objects. */
+export function withoutServerFields(obj: KubeObject): Record<string, unknown> {
+    const { status: _status, ...rest } = obj as Record<string, unknown>;
+    const meta = { ...(obj.metadata as Record<string, unknown>) };
+    for (const k of SERVER_METADATA) delete meta[k];
+    // kubectl's client-side bookkeeping is not ours to compare either.
+    if (isMap(meta.annotations)) {
+        const a = { ...meta.annotations };
+        delete a["kubectl.kubernetes.io/last-applied-configuration"];
+        meta.annotations = Object.keys(a).length ? a : undefined;
+        if (meta.annotations === undefined) delete meta.annotations;
+    }
+    return { ...rest, metadata: meta };
+}
+
+/**
+ * Every field that differs between two whole objects (used on a dry-run result against the live
+ * object: both come from the server, so defaults are on both sides and cancel out).
+ */
+export function objectChanges(live: unknown, next: unknown, path = "", out: FieldChange[] = []): FieldChange[] {
+    if (isMap(live) && isMap(next)) {
+        const keys = new Set([...Object.keys(live), ...Object.keys(next)]);
+        for (const k of [...keys].sort()) objectChanges(live[k], next[k], join(path, k), out);
+        return out;
+    }
+    if (Array.isArray(live) && Array.isArray(next) && live.length === next.length) {
+        live.forEach((l, i) => objectChanges(l, next[i], join(path, i), out));
+        return out;
+    }
+    if (!deepEqual(live, next)) out.push({ path, from: live, to: next });
+    return out;
+}
+
+export function deepEqual(a: unknown, b: unknown): boolean {
+    if (a === b) return true;
+    if (Array.isArray(a)) {
+        return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+    }
+    if (isMap(a) && isMap(b)) {
+        const ka = Object.keys(a);
+        if (ka.length !== Object.keys(b).length) return false;
+        return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]));
+    }
+    return false;
+}
+
+/**
+ * Leaf field paths a field manager owns according to its managedFields entry (fieldsV1). Lists
+ * (entries keyed k:, v:, i:) are leaves: their items are not descended into.
+ */
+export function ownedLeafPaths(fieldsV1: unknown, path = "", out: string[] = []): string[] {
+    if (!isMap(fieldsV1)) return out;
+    let children = 0;
+    for (const [k, v] of Object.entries(fieldsV1)) {
+        if (k.startsWith("f:")) {
+            children++;
+            const child = join(path, k.slice(2));
+            if (isMap(v) && Object.keys(v).some((c) => c.startsWith("k:") || c.startsWith("v:") || c.startsWith("i:"))) out.push(child);
+            else ownedLeafPaths(v, child, out);
+        }
+    }
+    if (children === 0 && path) out.push(path);
+    return out;
+}
+
+/** Every path a desired object declares (maps descended, lists and scalars as leaves), prefixes included. */
+export function declaredPaths(obj: unknown, path = "", out = new Set<string>()): Set<string> {
+    if (path) out.add(path);
+    if (isMap(obj)) for (const [k, v] of Object.entries(obj)) declaredPaths(v, join(path, k), out);
+    return out;
+}
+
+/**
+ * Paths the live object says `manager` owns but `desired` no longer declares: server-side apply
+ * would remove them, so the object is not unchanged even when every declared field matches.
+ * Returns undefined when the live object carries no managedFields entry for the manager (the
+ * server does not track them, or someone else created the object).
+ */
+export function undeclaredOwnedPaths(desired: KubeObject, live: KubeObject, manager: string): string[] | undefined {
+    const mf = (live.metadata as { managedFields?: Array<{ manager?: string; operation?: string; fieldsV1?: unknown }> }).managedFields;
+    if (!Array.isArray(mf)) return undefined;
+    const ours = mf.filter((m) => m.manager === manager && m.operation === "Apply");
+    if (ours.length === 0) return undefined;
+    const declared = declaredPaths(desired);
+    const out: string[] = [];
+    for (const m of ours) for (const p of ownedLeafPaths(m.fieldsV1)) if (!declared.has(p) && !p.startsWith("status")) out.push(p);
+    return out;
+}
+
+/** True when the live object has managedFields at all (the server tracks field ownership). */
+export function hasManagedFields(live: KubeObject): boolean {
+    return Array.isArray((live.metadata as { managedFields?: unknown }).managedFields);
+}
+
+/** True when `manager` appears among the live object's field managers. */
+export function isManagedBy(live: KubeObject, manager: string): boolean {
+    const mf = (live.metadata as { managedFields?: Array<{ manager?: string }> }).managedFields;
+    return Array.isArray(mf) && mf.some((m) => m.manager === manager);
+}
+
+/** Renders a value short enough for one summary line. */
+export function shortValue(v: unknown, max = 60): string {
+    if (v === undefined) return "<none>";
+    const s = typeof v === "string" ? v : JSON.stringify(v);
+    return s.length > max ? `${s.slice(0, max - 3)}...` : s;
+}
+
+/** `spec.replicas: 2 -> 3` */
+export function formatChange(c: FieldChange): string {
+    return `${c.path}: ${shortValue(c.from)} -> ${shortValue(c.to)}`;
+}

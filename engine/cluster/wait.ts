@@ -1,0 +1,226 @@
+/**
+ * Health checks and waits: kstatus health of a set of objects, and waiting until Flux has
+ * applied a given Git revision (GitRepository artifact + every Kustomization Ready at it).
+ */
+import { GitopsError } from "../errors";
+import { API, KubeObject, RECONCILE_REQUESTED_AT } from "../flux/api";
+import { ClusterClient } from "./client";
+import { objectId } from "./ids";
+import { computeHealth, findCondition, Health, HealthStatus } from "./kstatus";
+import { mapLimit, sleep } from "./retry";
+import { readLive, resolveObjects, rethrowFirst } from "./plan";
+
+export interface HealthResult {
+    readonly id: string;
+    readonly status: HealthStatus;
+    readonly message: string;
+    readonly reason?: string;
+}
+
+/** The kstatus health of each object (read live in few requests), in input order. */
+export async function checkHealth(client: ClusterClient, objects: readonly KubeObject[]): Promise<HealthResult[]> {
+    const desired = await resolveObjects(client, objects);
+    const live = await readLive(client, desired);
+    return desired.map((d) => ({ id: d.id, ...computeHealth(live.get(d.id)) }));
+}
+
+export interface WaitOptions {
+    /** Give up after this long. Default 5 minutes. */
+    readonly timeoutMs?: number;
+    /** Time between polls. Default 2 s (tests use less). */
+    readonly pollMs?: number;
+    readonly onProgress?: (msg: string) => void;
+}
+
+/**
+ * Waits until every object is Current. Fails at once when one is Failed (naming it and quoting
+ * its message), or at the timeout naming the first object still not Current.
+ */
+export async function waitForHealthy(client: ClusterClient, objects: readonly KubeObject[], opts: WaitOptions = {}): Promise<HealthResult[]> {
+    const timeoutMs = opts.timeoutMs ?? 300_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const hs = await checkHealth(client, objects);
+        const bad = hs.find((h) => h.status === "Failed");
+        if (bad) throw new GitopsError(bad.id, `health check failed${bad.reason ? ` (${bad.reason})` : ""}: "${bad.message}"`, "fix the object or its workload and reconcile again");
+        const waiting = hs.filter((h) => h.status !== "Current");
+        if (waiting.length === 0) return hs;
+        opts.onProgress?.(`waiting for ${waiting.length}/${hs.length} objects to become healthy: ${waiting[0].id} ${waiting[0].status}: ${waiting[0].message}`);
+        if (Date.now() >= deadline) {
+            const w = waiting[0];
+            throw new GitopsError(w.id, `not healthy after ${fmtSecs(timeoutMs)}: ${w.status}: "${w.message}"`, "raise the timeout or look at the object's events");
+        }
+        await sleep(Math.min(opts.pollMs ?? 2000, Math.max(0, deadline - Date.now())));
+    }
+}
+
+/** A Flux object to trigger and watch. */
+export interface FluxRef {
+    readonly name: string;
+    readonly namespace?: string;
+}
+
+export interface RevisionWait extends WaitOptions {
+    /** The GitRepository that pulls the fleet repo. Namespace defaults to flux-system. */
+    readonly gitRepository: FluxRef;
+    /** The Kustomizations that must apply the revision (those under clusters/<env>). */
+    readonly kustomizations: readonly FluxRef[];
+    /** The commit: a bare sha, or Flux's `<branch>@sha1:<sha>`. */
+    readonly revision: string;
+    /** Annotate the objects with reconcile.fluxcd.io/requestedAt first. Default true. */
+    readonly trigger?: boolean;
+}
+
+export interface RevisionWaitResult {
+    /** The revision as the GitRepository reports it. */
+    readonly revision: string;
+    /** Each Kustomization's lastAppliedRevision, by id. */
+    readonly applied: Record<string, string>;
+    readonly elapsedMs: number;
+}
+
+/** The sha in a Flux revision: `main@sha1:abc`, `sha1:abc`, legacy `main/abc`, or a bare `abc`. */
+export function revisionSha(rev: string): string {
+    const at = rev.lastIndexOf("@");
+    let r = at >= 0 ? rev.slice(at + 1) : rev;
+    const colon = r.indexOf(":");
+    if (colon >= 0) r = r.slice(colon + 1);
+    const slash = r.lastIndexOf("/");
+    if (slash >= 0) r = r.slice(slash + 1);
+    return r.toLowerCase();
+}
+
+/** True when a Flux-reported revision names the wanted commit (full sha, or a prefix of >= 7). */
+export function revisionMatches(actual: string | undefined, wanted: string): boolean {
+    if (!actual) return false;
+    const a = revisionSha(actual);
+    const w = revisionSha(wanted);
+    if (!a || !w) return false;
+    if (a === w) return true;
+    return w.length >= 7 && a.startsWith(w);
+}
+
+/**
+ * Asks Flux to reconcile now (annotates the GitRepository and the Kustomizations with
+ * reconcile.fluxcd.io/requestedAt) and waits until the GitRepository's artifact is at the
+ * revision and every Kustomization is Ready with lastAppliedRevision at it and its latest
+ * generation observed.
+ *
+ * A Kustomization that is Ready=False after attempting this revision (or Stalled) fails the wait
+ * at once, naming it and quoting its condition message. On timeout, the error names the first
+ * object not there yet and quotes its Ready condition.
+ */
+export async function waitForRevision(client: ClusterClient, w: RevisionWait): Promise<RevisionWaitResult> {
+    const t0 = Date.now();
+    const timeoutMs = w.timeoutMs ?? 300_000;
+    const pollMs = w.pollMs ?? 2000;
+    const deadline = t0 + timeoutMs;
+    const progress = w.onProgress ?? (() => undefined);
+    const ns = (r: FluxRef) => r.namespace ?? "flux-system";
+    const repo = { apiVersion: API.source, kind: "GitRepository", name: w.gitRepository.name, namespace: ns(w.gitRepository) };
+    const ks = w.kustomizations.map((k) => ({ apiVersion: API.kustomize, kind: "Kustomization", name: k.name, namespace: ns(k) }));
+    const idOf = (r: { apiVersion: string; kind: string; name: string; namespace: string }) =>
+        objectId({ apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, namespace: r.namespace } });
+
+    if (w.trigger !== false) {
+        const at = new Date().toISOString();
+        const patch = { metadata: { annotations: { [RECONCILE_REQUESTED_AT]: at } } };
+        progress(`requesting reconciliation of ${idOf(repo)} and ${ks.length} Kustomizations`);
+        rethrowFirst(
+            await mapLimit([repo, ...ks], 8, async (r) => {
+                const got = await client.mergePatch(r.apiVersion, r.kind, r.name, r.namespace, patch);
+                if (!got) throw new GitopsError(idOf(r), "not found in the cluster", "is Flux bootstrapped, and is the name right?");
+            }),
+        );
+    }
+
+    const want = w.revision;
+    let last = "";
+    for (;;) {
+        const objs = rethrowFirst(await mapLimit([repo, ...ks], 8, (r) => client.get(r.apiVersion, r.kind, r.name, r.namespace)));
+        const [repoObj, ...kObjs] = objs;
+        let waitingFor: { id: string; why: string } | undefined;
+
+        const repoStatus = (repoObj?.status ?? {}) as { artifact?: { revision?: string } };
+        if (!repoObj) waitingFor = { id: idOf(repo), why: "not found" };
+        else {
+            const stalled = findCondition(repoObj, "Stalled");
+            if (stalled?.status === "True") {
+                throw new GitopsError(idOf(repo), `source is stalled: ${stalled.reason ?? ""}: "${stalled.message ?? ""}"`, "fix the GitRepository (URL, credentials, ref)");
+            }
+            if (!revisionMatches(repoStatus.artifact?.revision, want)) {
+                const ready = findCondition(repoObj, "Ready");
+                waitingFor = {
+                    id: idOf(repo),
+                    why: `artifact at ${repoStatus.artifact?.revision ?? "<none>"}, want ${want}${ready?.message ? `; Ready=${ready.status}: "${ready.message}"` : ""}`,
+                };
+            }
+        }
+
+        const applied: Record<string, string> = {};
+        let readyCount = 0;
+        ks.forEach((k, i) => {
+            const o = kObjs[i];
+            const id = idOf(k);
+            if (!o) {
+                waitingFor ??= { id, why: "not found" };
+                return;
+            }
+            const st = (o.status ?? {}) as { lastAppliedRevision?: string; lastAttemptedRevision?: string };
+            const h = kustomizationAt(o, want);
+            if (h.status === "Failed") {
+                throw new GitopsError(id, `Kustomization failed at ${want}${h.reason ? ` (${h.reason})` : ""}: "${h.message}"`, "fix the manifests it applies and commit again");
+            }
+            if (h.status === "Current") {
+                readyCount++;
+                applied[id] = st.lastAppliedRevision ?? "";
+            } else waitingFor ??= { id, why: h.message };
+        });
+
+        if (!waitingFor) {
+            progress(`revision ${want} applied by ${ks.length} Kustomizations`);
+            return { revision: repoStatus.artifact?.revision ?? want, applied, elapsedMs: Date.now() - t0 };
+        }
+        const line = `waiting for ${waitingFor.id}: ${waitingFor.why} (${readyCount}/${ks.length} Kustomizations at revision)`;
+        if (line !== last) progress(line);
+        last = line;
+        if (Date.now() >= deadline) {
+            throw new GitopsError(waitingFor.id, `revision ${want} not applied after ${fmtSecs(timeoutMs)}: ${waitingFor.why}`, "check the Flux controllers' logs (flux logs) or raise the timeout");
+        }
+        await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
+    }
+}
+
+/**
+ * Health of a Kustomization with respect to one revision: Current when Ready=True, generation
+ * observed and lastAppliedRevision at the revision; Failed when Stalled, or Ready=False after
+ * attempting this very revision; InProgress otherwise (message says why).
+ */
+export function kustomizationAt(o: KubeObject, revision: string): Health {
+    const st = (o.status ?? {}) as { lastAppliedRevision?: string; lastAttemptedRevision?: string; observedGeneration?: number };
+    const ready = findCondition(o, "Ready");
+    const stalled = findCondition(o, "Stalled");
+    const reconciling = findCondition(o, "Reconciling");
+    if (stalled?.status === "True") return { status: "Failed", reason: stalled.reason, message: stalled.message ?? "stalled" };
+    const gen = (o.metadata as { generation?: number }).generation;
+    if (ready?.status === "False" && reconciling?.status !== "True" && revisionMatches(st.lastAttemptedRevision, revision)) {
+        return { status: "Failed", reason: ready.reason, message: ready.message ?? "not ready" };
+    }
+    if (!revisionMatches(st.lastAppliedRevision, revision)) {
+        return {
+            status: "InProgress",
+            message: `lastAppliedRevision ${st.lastAppliedRevision ?? "<none>"}${ready ? `; Ready=${ready.status}${ready.message ? `: "${ready.message}"` : ""}` : ""}`,
+        };
+    }
+    if (gen !== undefined && st.observedGeneration !== undefined && st.observedGeneration !== gen) {
+        return { status: "InProgress", message: `generation ${gen} not observed yet (observed ${st.observedGeneration})` };
+    }
+    if (ready?.status !== "True") {
+        return { status: "InProgress", message: `Ready=${ready?.status ?? "<none>"}${ready?.message ? `: "${ready.message}"` : ""}` };
+    }
+    return { status: "Current", message: ready.message ?? "Ready" };
+}
+
+function fmtSecs(ms: number): string {
+    return ms >= 1000 ? `${Math.round(ms / 100) / 10}s` : `${ms}ms`;
+}
