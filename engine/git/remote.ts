@@ -262,11 +262,12 @@ export class Remote {
         }
         const tagSha = remote.refs.get(`refs/tags/${ref}`) ?? (ref?.startsWith("refs/tags/") ? remote.refs.get(ref) : undefined);
         if (tagSha) {
-            if (!(await this.hasCommit(tagSha))) {
+            if ((await this.git(["cat-file", "-e", tagSha], { allowFail: true })).code !== 0) {
                 const t = ref!.replace(/^refs\/tags\//, "");
                 await this.git(["fetch", "--quiet", "--no-write-fetch-head", "--depth=1", this.repo.url, `+refs/tags/${t}:refs/tags/${t}`]);
             }
-            return { sha: tagSha };
+            const peeled = await this.git(["rev-parse", "--verify", `${tagSha}^{commit}`]);
+            return { sha: peeled.stdout.trim() };
         }
         if (ref && /^[0-9a-f]{4,40}$/i.test(ref)) {
             if (await this.fetchCommit(ref.toLowerCase())) {

@@ -110,14 +110,8 @@ export async function syncFiles(opts: SyncFilesOptions): Promise<SyncFilesResult
             if (!opts.createBranch) {
                 throw new GitopsError(where, `branch '${branch}' does not exist`, "create it first or pass createBranch: true");
             }
-            const def = remote.head ? remote.refs.get(`refs/heads/${remote.head}`) : undefined;
-            if (!def && remote.head === undefined) {
-                // Default branch unknown: look for any branch at all.
-                const all = await r.lsRemote(["refs/heads/*"]);
-                if (all.refs.size > 0 && all.head) parent = all.refs.get(`refs/heads/${all.head}`) ?? null;
-            } else if (def) {
-                parent = def;
-            }
+            // From the default branch (ls-remote's HEAD line carries its sha), or an orphan.
+            parent = remote.head ? (remote.refs.get(`refs/heads/${remote.head}`) ?? remote.refs.get("HEAD") ?? null) : null;
             if (parent && !(await r.hasCommit(parent))) await r.fetchBranches([remote.head!], "shallow");
         }
 
