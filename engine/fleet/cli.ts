@@ -1,0 +1,62 @@
+/** `gitops fleet render`: writes the fleet repository a stack declares, with neither Pulumi nor a cluster. */
+import * as fs from "fs";
+import * as path from "path";
+import type { Command } from "../cli";
+import { loadStackFile } from "../config/load";
+import { SECRET_KEYS } from "../config/schema";
+import { GitopsError } from "../errors";
+import { parseFlags } from "../util/args";
+import { FleetPlan, renderFleet } from "./layout";
+
+/** Reads a stack file and renders its fleet plan; shared by the CLI and tests. */
+export function planForStack(projectDir: string, stack: string): FleetPlan {
+    const { config, secretKeys } = loadStackFile(projectDir, stack);
+    let componentsYaml: string | undefined;
+    if (config.flux.componentsFile) {
+        const file = path.resolve(projectDir, config.flux.componentsFile);
+        if (!fs.existsSync(file)) throw new GitopsError("gitops:flux.componentsFile", `${file} does not exist`, "vendor the Flux release's install.yaml there or remove the setting");
+        componentsYaml = fs.readFileSync(file, "utf8");
+    }
+    // Only the names of secret-backed providers matter here; their values stay in Pulumi.
+    const providerSecrets = secretKeys.includes(SECRET_KEYS.notificationSecrets) ? config.notifications.providers.map((p) => p.name) : [];
+    return renderFleet(config, { componentsYaml, providerSecrets });
+}
+
+/** Writes a plan's files under `out`, replacing whatever the stack owns there. */
+export function writePlan(plan: FleetPlan, out: string): void {
+    for (const prefix of plan.owned) fs.rmSync(path.join(out, prefix), { recursive: true, force: true });
+    for (const [rel, content] of Object.entries(plan.files)) {
+        const file = path.join(out, rel);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, content);
+    }
+}
+
+export const fleetRenderCommand: Command = {
+    path: ["fleet", "render"],
+    summary: "write the fleet repo a stack declares (reads Pulumi.<stack>.yaml; no Pulumi, no cluster)",
+    help: `Usage: gitops fleet render --stack NAME --out DIR [--project DIR]
+
+Reads Pulumi.NAME.yaml in the project directory (default: the current directory), validates its
+gitops:* config, and writes the fleet repository files that stack declares under DIR:
+clusters/NAME, infrastructure/{base,NAME}, apps/{base,NAME}. Files the stack owns
+(clusters/NAME, infrastructure/NAME, apps/NAME) are replaced; base entries are added or updated.
+Render several stacks into the same DIR to get the whole monorepo.
+
+Then 'kubectl kustomize DIR/clusters/NAME' builds what Flux syncs for that environment.
+
+Options:
+  --stack NAME     the stack (environment) to render, e.g. dev
+  --out DIR        where to write the files (created if missing)
+  --project DIR    the Pulumi project directory holding Pulumi.NAME.yaml (default: .)
+`,
+    async run(args, io) {
+        const f = parseFlags("fleet render", args, { values: ["stack", "out", "project"], required: ["stack", "out"] });
+        const project = path.resolve(f.get("project") ?? ".");
+        const plan = planForStack(project, f.get("stack")!);
+        const out = path.resolve(f.get("out")!);
+        writePlan(plan, out);
+        io.out(`wrote ${Object.keys(plan.files).length} files for stack ${f.get("stack")} to ${out}\n`);
+        return 0;
+    },
+};

@@ -1,0 +1,4 @@
+export * from "./objects";
+export * from "./flux-install";
+export * from "./layout";
+export { toYaml } from "./yaml";
