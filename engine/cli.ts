@@ -30,6 +30,7 @@ const stdio: CliIO = {
 /** Loaded lazily so one command's dependencies do not slow down another. */
 const COMMANDS: Array<() => Command> = [
     // registered commands (one line each):
+    () => require("./fleet/cli").fleetRenderCommand,
 ];
 
 function usage(cmds: Command[]): string {
