@@ -30,6 +30,10 @@ const stdio: CliIO = {
 /** Loaded lazily so one command's dependencies do not slow down another. */
 const COMMANDS: Array<() => Command> = [
     // registered commands (one line each):
+    () => require("./cluster/cli").clusterApplyCommand,
+    () => require("./cluster/cli").clusterDiffCommand,
+    () => require("./cluster/cli").clusterHealthCommand,
+    () => require("./cluster/cli").clusterWaitCommand,
     () => require("./fleet/cli").fleetRenderCommand,
 ];
 
