@@ -30,11 +30,13 @@ const stdio: CliIO = {
 /** Loaded lazily so one command's dependencies do not slow down another. */
 const COMMANDS: Array<() => Command> = [
     // registered commands (one line each):
+    () => require("./images/update-cli").imageUpdateCommand,
     () => require("./cluster/cli").clusterApplyCommand,
     () => require("./cluster/cli").clusterDiffCommand,
     () => require("./cluster/cli").clusterHealthCommand,
     () => require("./cluster/cli").clusterWaitCommand,
     () => require("./fleet/cli").fleetRenderCommand,
+    () => require("./render/cli").renderCommand,
 ];
 
 function usage(cmds: Command[]): string {

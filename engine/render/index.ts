@@ -1,0 +1,14 @@
+/**
+ * Render a Kustomization path as Flux's kustomize-controller would: kustomize build (with a
+ * generated kustomization.yaml when the path has none), then postBuild variable substitution.
+ */
+export { envsubst, parseTemplate, EnvsubstError } from "./envsubst";
+export type { Lookup } from "./envsubst";
+export { objectId, parseObjectId, groupOf } from "./ids";
+export type { ObjectRef } from "./ids";
+export { substituteVariables, loadVariables, splitDocuments, joinDocuments, VAR_NAME_PATTERN } from "./substitute";
+export type { RenderedObject, SubstituteOptions, VarSourceObject } from "./substitute";
+export { renderPath, kustomizeBuild, resolveInside } from "./render";
+export type { RenderOptions, RenderResult } from "./render";
+export { generateKustomization, scanResources, hasKustomizationFile, KUSTOMIZATION_FILES } from "./generate";
+export { yamlLoaderName, useYamlLoader } from "./yamlparse";

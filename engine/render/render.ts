@@ -1,0 +1,142 @@
+/**
+ * Render a Kustomization path the way Flux's kustomize-controller does:
+ *  1. if the path has no kustomization file, generate one listing the path's Kubernetes YAML
+ *     files (in a temporary directory; the source tree is never written);
+ *  2. `kustomize build` with load restrictions off (as Flux builds), via `kubectl kustomize`;
+ *  3. postBuild substitution on each object (see substitute.ts).
+ */
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { GitopsError } from "../errors";
+import { generateKustomization, hasKustomizationFile } from "./generate";
+import { RenderedObject, joinDocuments, splitDocuments, substituteVariables } from "./substitute";
+
+export interface RenderOptions {
+    /** postBuild variables (already merged from substituteFrom and substitute). None: no substitution. */
+    substitute?: Record<string, string>;
+    /** Strict substitution: an unset variable without a default is an error. */
+    strict?: boolean;
+    /** `kubectl` (default; runs `kubectl kustomize`) or a `kustomize` binary (runs `kustomize build`). */
+    kustomizeBin?: string;
+    /** Where the variables came from, for error messages. */
+    varsWhere?: string;
+}
+
+export interface RenderResult {
+    objects: RenderedObject[];
+    /** Multi-document YAML of all objects, in kustomize's order. */
+    yaml: string;
+}
+
+/** Resolves `p` inside `root`, refusing paths that leave it. Returns the absolute directory. */
+export function resolveInside(root: string, p: string): string {
+    const rootAbs = path.resolve(root);
+    const abs = path.resolve(rootAbs, p.replace(/^\/+/, ""));
+    const rel = path.relative(rootAbs, abs);
+    if (rel.startsWith("..") || path.isAbsolute(rel)) {
+        throw new GitopsError(p, "the path leaves the repository root", "give a path relative to the repository root");
+    }
+    return abs;
+}
+
+/** Runs kustomize on `dir` and returns its output; throws GitopsError with file:line when it fails. */
+export async function kustomizeBuild(dir: string, opts: { kustomizeBin?: string; root?: string; shownPath?: string; tempDir?: string } = {}): Promise<string> {
+    const bin = opts.kustomizeBin ?? "kubectl";
+    const args = path.basename(bin).startsWith("kustomize")
+        ? ["build", "--load-restrictor=LoadRestrictionsNone", dir]
+        : ["kustomize", "--load-restrictor=LoadRestrictionsNone", dir];
+    const { code, stdout, stderr } = await run(bin, args);
+    if (code === 0) return stdout;
+    throw kustomizeError(stderr, { dir, root: opts.root ?? dir, shownPath: opts.shownPath ?? dir, tempDir: opts.tempDir, bin });
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        child.stdout.on("data", (b: Buffer) => out.push(b));
+        child.stderr.on("data", (b: Buffer) => err.push(b));
+        child.on("error", (e: NodeJS.ErrnoException) => {
+            if (e.code === "ENOENT") reject(new GitopsError(cmd, "not found on PATH", "install kubectl (with kustomize built in) or pass kustomizeBin"));
+            else reject(e);
+        });
+        child.on("close", (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
+    });
+}
+
+/** Turns kustomize's stderr into a GitopsError whose `where` is the file (and line) it names. */
+function kustomizeError(stderr: string, ctx: { dir: string; root: string; shownPath: string; tempDir?: string; bin: string }): GitopsError {
+    // kubectl prints: E1122 ... run.go:72] "command failed" err="<go-quoted message>"
+    let msg = stderr.trim();
+    const m = /err="((?:[^"\\]|\\.)*)"/.exec(msg);
+    if (m) {
+        try {
+            msg = JSON.parse(`"${m[1]}"`) as string;
+        } catch {
+            msg = m[1];
+        }
+    } else msg = msg.replace(/^Error:\s*/, "");
+    const rootAbs = path.resolve(ctx.root);
+    const show = (p: string): string => {
+        let abs = p;
+        if (!path.isAbsolute(abs)) {
+            const candidate = path.resolve(ctx.dir, p);
+            abs = fs.existsSync(candidate) ? candidate : path.join(ctx.dir, p);
+        }
+        if (ctx.tempDir && (abs === ctx.tempDir || abs.startsWith(ctx.tempDir + path.sep))) {
+            return path.join(ctx.shownPath, path.relative(ctx.tempDir, abs) || "(generated kustomization.yaml)");
+        }
+        const rel = path.relative(rootAbs, abs);
+        return rel.startsWith("..") ? abs : rel;
+    };
+    // Clean up absolute paths in the message so it reads relative to the repository root.
+    const tidy = (s: string): string => s.split(rootAbs + path.sep).join("").split(ctx.tempDir ? ctx.tempDir + path.sep : "\0").join("");
+    let where = ctx.shownPath;
+    const file = /in File: (\S+)/.exec(msg)?.[1];
+    const line = /\bline (\d+)\b/.exec(msg)?.[1];
+    if (file) where = show(file);
+    else if (/^invalid Kustomization/.test(msg)) where = path.join(ctx.shownPath, kustomizationFileIn(ctx.dir) ?? "kustomization.yaml");
+    else {
+        const missing = /lstat (\S+): no such file or directory/.exec(msg)?.[1];
+        if (missing) where = show(missing);
+    }
+    if (line && !/:\d+$/.test(where)) where = `${where}:${line}`;
+    return new GitopsError(where, `kustomize build failed: ${tidy(msg)}`, "fix the file named here and run the render again");
+}
+
+function kustomizationFileIn(dir: string): string | undefined {
+    return ["kustomization.yaml", "kustomization.yml", "Kustomization"].find((f) => fs.existsSync(path.join(dir, f)));
+}
+
+/**
+ * Renders `relPath` inside the checkout at `root`: kustomize build (generating a kustomization.yaml
+ * when there is none), then postBuild substitution when `opts.substitute` has any variable.
+ */
+export async function renderPath(root: string, relPath: string, opts: RenderOptions = {}): Promise<RenderResult> {
+    const shown = relPath.replace(/^\.\//, "") || ".";
+    if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
+        throw new GitopsError(root, "repository directory does not exist");
+    }
+    const dir = resolveInside(root, relPath);
+    if (!fs.existsSync(dir)) throw new GitopsError(shown, "path not found in the repository", "check --path; it is relative to the repository root");
+    if (!fs.statSync(dir).isDirectory()) throw new GitopsError(shown, "path is not a directory", "a Kustomization path must be a directory");
+
+    let buildDir = dir;
+    let tempDir: string | undefined;
+    try {
+        if (!hasKustomizationFile(dir)) {
+            tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-"));
+            const kustomization = generateKustomization(dir, { root, shownPath: shown });
+            fs.writeFileSync(path.join(tempDir, "kustomization.yaml"), kustomization);
+            buildDir = tempDir;
+        }
+        const out = await kustomizeBuild(buildDir, { kustomizeBin: opts.kustomizeBin, root, shownPath: shown, tempDir });
+        const objects = substituteVariables(splitDocuments(out), opts.substitute, { strict: opts.strict, varsWhere: opts.varsWhere });
+        return { objects, yaml: joinDocuments(objects) };
+    } finally {
+        if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+    }
+}
