@@ -131,8 +131,20 @@ export class ClusterClient {
         const maxSockets = opts.maxSockets ?? 16;
         return new ClusterClient(async () => {
             const o: https.RequestOptions & { headers?: Record<string, string> } = {};
-            await kc.applyToHTTPSOptions(o);
             const base = new URL(cluster.server);
+            // The library refuses plain-HTTP servers unless TLS verification is off; TLS settings
+            // mean nothing over HTTP, so resolve credentials from a copy that says so.
+            let authKc = kc;
+            if (base.protocol === "http:") {
+                authKc = new k8s.KubeConfig();
+                authKc.loadFromOptions({
+                    clusters: kc.clusters.map((c) => (c.name === cluster.name ? { ...c, skipTLSVerify: true } : c)),
+                    users: kc.users,
+                    contexts: kc.contexts,
+                    currentContext: kc.currentContext,
+                });
+            }
+            await authKc.applyToHTTPSOptions(o);
             const headers: Record<string, string> = {};
             for (const [k, v] of Object.entries(o.headers ?? {})) headers[k] = String(v);
             if (o.auth) headers.Authorization = `Basic ${Buffer.from(String(o.auth)).toString("base64")}`;
