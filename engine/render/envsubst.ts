@@ -389,14 +389,15 @@ function trimLongest(s: string, pattern: string): string {
     return s;
 }
 
-/** Go's path.Match pattern as an anchored RegExp; undefined for a malformed pattern. */
+/** A glob (path.Match syntax) as an anchored RegExp; undefined for a malformed pattern. */
 function globToRegExp(pattern: string): RegExp | undefined {
     const esc = (c: string) => c.replace(/[\\^$.*+?()[\]{}|\/-]/g, "\\$&");
     let re = "^";
     for (let i = 0; i < pattern.length; i++) {
         const c = pattern[i];
-        if (c === "*") re += "[^/]*";
-        else if (c === "?") re += "[^/]";
+        // fluxcd/pkg/envsubst/path: unlike Go's path.Match, * and ? also match "/".
+        if (c === "*") re += ".*";
+        else if (c === "?") re += ".";
         else if (c === "\\") {
             if (i + 1 >= pattern.length) return undefined;
             re += esc(pattern[++i]);
