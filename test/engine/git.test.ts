@@ -195,9 +195,12 @@ describe("engine/git", () => {
             assert.ok(!fs.existsSync(d.dir), "cleanup removes the checkout");
 
             const tag = await materialize(remote, "v1");
-            assert.strictEqual(tag.revision, first);
-            assert.strictEqual(fs.readFileSync(path.join(tag.dir, "v.txt"), "utf8"), "1\n");
-            await tag.cleanup();
+            try {
+                assert.strictEqual(tag.revision, first);
+                assert.strictEqual(fs.readFileSync(path.join(tag.dir, "v.txt"), "utf8"), "1\n");
+            } finally {
+                await tag.cleanup();
+            }
 
             assert.strictEqual(await readFileAt(remote, "other", "v.txt"), "other\n");
             assert.strictEqual(await readFileAt(remote, first, "v.txt"), "1\n");
