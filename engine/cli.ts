@@ -37,6 +37,7 @@ const COMMANDS: Array<() => Command> = [
     () => require("./cluster/cli").clusterWaitCommand,
     () => require("./fleet/cli").fleetRenderCommand,
     () => require("./render/cli").renderCommand,
+    () => require("./promote/cli").promoteCommand,
 ];
 
 function usage(cmds: Command[]): string {

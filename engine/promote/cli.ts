@@ -1,0 +1,217 @@
+/**
+ * `gitops promote`: promote one stage to the next, roll back, carry a hotfix back, and show the
+ * promotion trail. One command (one registration line); `log`, `rollback` and `hotfix` are
+ * sub-verbs.
+ */
+import * as fs from "fs";
+import type { Command, CliIO } from "../cli";
+import { GitopsError } from "../errors";
+import type { GitAuth, Identity } from "../git/exec";
+import { parseFlags } from "../util/args";
+
+const HELP = `Usage:
+  gitops promote --repo URL|DIR --from STAGE --to STAGE --verified-revision SHA [options]
+  gitops promote log --repo URL|DIR [--branch B]... [--json]
+  gitops promote rollback --repo URL|DIR --branch B --commit SHA [--stage S] [--reason TEXT] [--dry-run]
+  gitops promote hotfix --repo URL|DIR --from-stage prod --commit SHA... [--from-branch B] [--to main] [--dry-run]
+
+Promotes the source stage to the next one (dev -> test -> prod), only when the source stage is
+verified healthy at the revision given, and records who promoted what, from which revision and
+when in commit trailers (Promoted-From/-To/-By/-At), which 'promote log' reads back.
+
+Models (--model):
+  branches   one branch per stage; the first stage's branch is main (override with
+             --branch-map dev=main,test=test,prod=prod). Promoting merges the source branch into
+             the target with a merge commit (--no-ff), even when nothing changed.
+             --verified-revision must equal the source branch head.
+  overlays   one branch (--branch, default the remote HEAD) with <overlay-root>/<stage> overlays
+             (--overlay-root, default clusters). Promoting copies pinned versions (image tags and
+             digests, HelmRelease chart versions, OCIRepository tags) from the source overlay at
+             the verified revision to the target overlay. The source overlay must not have
+             changed since the verified revision.
+
+Options:
+  --repo URL|DIR             fleet repository (URL, or a local path, bare or not)
+  --from STAGE --to STAGE    adjacent stages, in order
+  --model branches|overlays  default branches
+  --verified-revision SHA    the revision the source stage is verified healthy at (required)
+  --stages a,b,c             stage order (default dev,test,prod)
+  --author "Name <email>"    default $GITOPS_AUTHOR, else $GIT_AUTHOR_NAME/$GIT_AUTHOR_EMAIL, else gitops
+  --dry-run                  build the change and print it; push nothing
+  --json                     print the result as JSON
+
+Credentials come from the environment: GITOPS_GIT_TOKEN (HTTPS token, user GITOPS_GIT_USER),
+or GITOPS_SSH_KEY_FILE (+ GITOPS_KNOWN_HOSTS_FILE). They are never printed.
+`;
+
+function authFromEnv(): GitAuth | undefined {
+    const e = process.env;
+    const a: GitAuth = {};
+    if (e.GITOPS_GIT_TOKEN) {
+        a.httpsToken = e.GITOPS_GIT_TOKEN;
+        if (e.GITOPS_GIT_USER) a.httpsUser = e.GITOPS_GIT_USER;
+    }
+    if (e.GITOPS_SSH_KEY_FILE) a.sshPrivateKey = readEnvFile("GITOPS_SSH_KEY_FILE", e.GITOPS_SSH_KEY_FILE);
+    if (e.GITOPS_KNOWN_HOSTS_FILE) a.knownHosts = readEnvFile("GITOPS_KNOWN_HOSTS_FILE", e.GITOPS_KNOWN_HOSTS_FILE);
+    return Object.keys(a).length ? a : undefined;
+}
+
+function readEnvFile(name: string, p: string): string {
+    try {
+        return fs.readFileSync(p, "utf8");
+    } catch (err) {
+        throw new GitopsError(`env:${name}`, `cannot read ${p}: ${(err as Error).message}`);
+    }
+}
+
+export function parseAuthor(text: string | undefined, where = "gitops promote --author"): Identity {
+    const env = process.env;
+    const t = text ?? env.GITOPS_AUTHOR;
+    if (t) {
+        const m = /^\s*([^<>]+?)\s*<([^<>\s]+)>\s*$/.exec(t);
+        if (!m) throw new GitopsError(where, `'${t}' is not "Name <email>"`);
+        return { name: m[1], email: m[2] };
+    }
+    if (env.GIT_AUTHOR_NAME && env.GIT_AUTHOR_EMAIL) return { name: env.GIT_AUTHOR_NAME, email: env.GIT_AUTHOR_EMAIL };
+    return { name: "gitops", email: "gitops@localhost" };
+}
+
+function parseBranchMap(text: string | undefined): Record<string, string> | undefined {
+    if (!text) return undefined;
+    const out: Record<string, string> = {};
+    for (const part of text.split(",")) {
+        const [k, v] = part.split("=").map((s) => s.trim());
+        if (!k || !v) throw new GitopsError("gitops promote --branch-map", `'${part}' is not stage=branch`, "e.g. dev=main,test=test,prod=prod");
+        out[k] = v;
+    }
+    return out;
+}
+
+function short(s: string | null | undefined): string {
+    return s ? s.slice(0, 12) : "(none)";
+}
+
+async function runPromote(args: string[], io: CliIO): Promise<number> {
+    const f = parseFlags("promote", args, {
+        values: ["repo", "from", "to", "model", "verified-revision", "stages", "branch-map", "branch", "overlay-root", "author"],
+        booleans: ["dry-run", "json"],
+        required: ["repo", "from", "to"],
+    });
+    if (f.positional.length) throw new GitopsError("gitops promote", `unexpected argument '${f.positional[0]}'`, "see 'gitops promote --help'");
+    const model = f.get("model") ?? "branches";
+    if (model !== "branches" && model !== "overlays") throw new GitopsError("gitops promote --model", `unknown model '${model}'`, "use branches or overlays");
+    const { promote } = await import("./index");
+    const res = await promote({
+        repo: f.get("repo")!,
+        auth: authFromEnv(),
+        from: f.get("from")!,
+        to: f.get("to")!,
+        model,
+        stages: f.get("stages")?.split(",").map((s) => s.trim()).filter(Boolean),
+        branches: parseBranchMap(f.get("branch-map")),
+        branch: f.get("branch"),
+        overlayRoot: f.get("overlay-root"),
+        verifiedRevision: f.get("verified-revision"),
+        author: parseAuthor(f.get("author")),
+        dryRun: f.has("dry-run"),
+    });
+    if (f.has("json")) {
+        io.out(JSON.stringify(res, null, 2) + "\n");
+        return 0;
+    }
+    const verb = res.pushed ? "promoted" : "would promote";
+    io.out(`${verb} ${res.from} -> ${res.to} (${res.model}) from ${res.from}@${short(res.sourceRevision)} onto '${res.branch}'\n`);
+    io.out(`  commit ${short(res.commit)}${res.pushed ? "" : " (not pushed)"}, previous ${short(res.previous)}${res.empty ? ", no file changed (the commit records the promotion)" : ""}\n`);
+    for (const p of res.pins ?? []) io.out(`  pin ${p.key} ${p.field}: ${p.from} -> ${p.to} (${p.path}:${p.line})\n`);
+    for (const s of res.skipped ?? []) io.out(`  skipped ${s.key} ${s.field}: ${s.reason}\n`);
+    for (const c of res.files) io.out(`  ${c.action} ${c.path}\n`);
+    return 0;
+}
+
+async function runLog(args: string[], io: CliIO): Promise<number> {
+    const f = parseFlags("promote log", args, { values: ["repo", "branch"], repeatable: ["branch"], booleans: ["json"], required: ["repo"] });
+    const { listPromotions } = await import("./index");
+    const branches = f.all("branch");
+    const recs = await listPromotions(f.get("repo")!, { auth: authFromEnv(), branches: branches.length ? branches : undefined });
+    if (f.has("json")) {
+        io.out(JSON.stringify(recs, null, 2) + "\n");
+        return 0;
+    }
+    if (recs.length === 0) io.out("no promotions recorded\n");
+    for (const r of recs) {
+        const when = r.at ?? "";
+        if (r.kind === "promotion") io.out(`${when}  promotion  ${r.from?.stage}@${short(r.from?.revision)} -> ${r.to}  by ${r.by}  (${short(r.commit)}, ${r.model})\n`);
+        else if (r.kind === "rollback") io.out(`${when}  rollback   of ${short(r.reverts)} on ${r.to}  by ${r.by}  (${short(r.commit)})\n`);
+        else io.out(`${when}  hotfix     ${r.from?.stage}@${short(r.from?.revision)} -> ${r.to}  by ${r.by}  (${short(r.commit)})\n`);
+    }
+    return 0;
+}
+
+async function runRollback(args: string[], io: CliIO): Promise<number> {
+    const f = parseFlags("promote rollback", args, {
+        values: ["repo", "branch", "commit", "stage", "reason", "author"],
+        booleans: ["dry-run", "json"],
+        required: ["repo", "branch", "commit"],
+    });
+    const { rollback } = await import("./index");
+    const res = await rollback({
+        repo: f.get("repo")!,
+        auth: authFromEnv(),
+        branch: f.get("branch")!,
+        commit: f.get("commit")!,
+        stage: f.get("stage"),
+        reason: f.get("reason"),
+        author: parseAuthor(f.get("author"), "gitops promote rollback --author"),
+        dryRun: f.has("dry-run"),
+    });
+    if (f.has("json")) io.out(JSON.stringify(res, null, 2) + "\n");
+    else {
+        io.out(`${res.pushed ? "rolled back" : "would roll back"} ${short(f.get("commit"))} on '${res.branch}' with revert ${short(res.commit)}\n`);
+        for (const c of res.files) io.out(`  ${c.action} ${c.path}\n`);
+    }
+    return 0;
+}
+
+async function runHotfix(args: string[], io: CliIO): Promise<number> {
+    const f = parseFlags("promote hotfix", args, {
+        values: ["repo", "from-stage", "from-branch", "commit", "to", "author"],
+        repeatable: ["commit"],
+        booleans: ["dry-run", "json"],
+        required: ["repo", "from-stage", "commit"],
+    });
+    const { hotfix } = await import("./index");
+    const res = await hotfix({
+        repo: f.get("repo")!,
+        auth: authFromEnv(),
+        fromStage: f.get("from-stage")!,
+        fromBranch: f.get("from-branch"),
+        commits: f.all("commit"),
+        to: f.get("to"),
+        author: parseAuthor(f.get("author"), "gitops promote hotfix --author"),
+        dryRun: f.has("dry-run"),
+    });
+    if (f.has("json")) io.out(JSON.stringify(res, null, 2) + "\n");
+    else {
+        io.out(`${res.pushed ? "carried" : "would carry"} ${f.all("commit").map((c) => short(c)).join(", ")} from ${f.get("from-stage")} onto '${res.branch}' as ${short(res.commit)}\n`);
+        for (const c of res.files) io.out(`  ${c.action} ${c.path}\n`);
+    }
+    return 0;
+}
+
+export const promoteCommand: Command = {
+    path: ["promote"],
+    summary: "promote a stage to the next (dev -> test -> prod); log, rollback, hotfix",
+    help: HELP,
+    async run(args, io) {
+        switch (args[0]) {
+            case "log":
+                return runLog(args.slice(1), io);
+            case "rollback":
+                return runRollback(args.slice(1), io);
+            case "hotfix":
+                return runHotfix(args.slice(1), io);
+            default:
+                return runPromote(args, io);
+        }
+    },
+};
