@@ -1,0 +1,381 @@
+/**
+ * engine/cluster against the Kubernetes API test server (test/kube-apiserver): staged apply,
+ * no-op reconciles, 4xx errors, convergence through 429/500/resets, inventory prune, health,
+ * wait-for-revision and report-only drift. Given / when / then, real HTTP on 127.0.0.1.
+ */
+import * as assert from "assert";
+import * as path from "path";
+import { KubeObject } from "../../engine/flux/api";
+import {
+    applyStaged,
+    ApplyError,
+    checkHealth,
+    ClusterClient,
+    detectDrift,
+    diffCluster,
+    Inventory,
+    inventoryOf,
+    objectId,
+    prune,
+    waitForHealthy,
+    waitForRevision,
+} from "../../engine/cluster";
+import { readManifests } from "../../engine/cluster/cli";
+import { GitopsError, isGitopsError } from "../../engine/errors";
+import { startTestApiServer, TestApiServer } from "../kube-apiserver";
+
+const FIX = path.join(__dirname, "..", "fixtures", "cluster");
+const crds = () => readManifests([path.join(FIX, "crds.yaml")]);
+const app = () => readManifests([path.join(FIX, "app.yaml")]);
+const flux = () => readManifests([path.join(FIX, "flux.yaml")]);
+const SHA = "3f5a2c7e9b1d4f6a8c0e2b4d6f8a0c2e4b6d8f0a";
+
+function without(objs: KubeObject[], name: string): KubeObject[] {
+    return objs.filter((o) => o.metadata.name !== name);
+}
+
+function writes(api: TestApiServer) {
+    return api.requests.filter((r) => r.method !== "GET" && !(r.query ?? "").includes("dryRun=All"));
+}
+
+describe("cluster engine against the API test server", function () {
+    this.timeout(60_000);
+    let api: TestApiServer;
+    let client: ClusterClient;
+
+    before(async () => {
+        api = await startTestApiServer({ crdEstablishDelayMs: 150 });
+    });
+    after(async () => {
+        await api.stop();
+    });
+    beforeEach(() => {
+        api.wipe();
+        api.faults.clear();
+        api.flux.auto = true;
+        api.flux.rollout = true;
+        api.flagger.auto = true;
+        api.flux.revision = `main@sha1:${"0".repeat(40)}`;
+        client = ClusterClient.fromKubeconfig(api.kubeconfig, undefined, { retry: { baseMs: 5, maxMs: 1500 } });
+        api.requests.length = 0;
+    });
+    afterEach(() => client.close());
+
+    describe("applyStaged", () => {
+        it("applies CRDs and Namespaces first, waits until established, then objects of the new kinds", async () => {
+            const objects = [...app(), ...crds()]; // CRDs last in the input on purpose
+            const res = await applyStaged(client, objects);
+            assert.deepStrictEqual(new Set(res.results.map((r) => r.action)), new Set(["created"]));
+            assert.strictEqual(res.results.length, objects.length);
+            assert.ok(api.get("example.com/v1", "Widget", "gizmo", "apps"), "the custom resource exists");
+            const patches = api.requests.filter((r) => r.method === "PATCH").map((r) => r.path);
+            const lastStage0 = Math.max(...patches.map((p, i) => (/customresourcedefinitions|\/api\/v1\/namespaces\/[^/]+$/.test(p) ? i : -1)));
+            const firstStage1 = patches.findIndex((p) => p.includes("/namespaces/apps/"));
+            assert.ok(lastStage0 < firstStage1, `stage 0 writes precede stage 1: ${patches.join(", ")}`);
+            // The manager of every object is ours, and the inventory lists them all.
+            const dep = api.get("apps/v1", "Deployment", "podinfo", "apps");
+            assert.ok(dep.metadata.managedFields.some((m: { manager: string }) => m.manager === "gitops-platform"));
+            assert.deepStrictEqual(res.inventory.entries.map((e) => e.id), objects.map(objectId).sort());
+            assert.ok(res.inventory.entries.every((e) => e.v === (e.id.endsWith("Canary") ? "v1beta1" : "v1")));
+        });
+
+        it("a second apply of the same objects is a no-op: every object unchanged, nothing written", async () => {
+            await applyStaged(client, [...crds(), ...app()]);
+            api.requests.length = 0;
+            const res = await applyStaged(client, [...crds(), ...app()]);
+            assert.deepStrictEqual(new Set(res.results.map((r) => r.action)), new Set(["unchanged"]));
+            assert.deepStrictEqual(writes(api), []);
+        });
+
+        it("reports configured with the changed fields, and removes fields no longer declared", async () => {
+            await applyStaged(client, [...crds(), ...app()]);
+            const next = app().map((o) => {
+                if (o.kind === "Deployment") return { ...o, spec: { ...(o.spec as object), replicas: 3 } };
+                if (o.metadata.name === "podinfo-config") return { ...o, data: { color: "blue" } };
+                return o;
+            });
+            const res = await applyStaged(client, [...crds(), ...next]);
+            const byId = new Map(res.results.map((r) => [r.id, r]));
+            assert.deepStrictEqual(byId.get("apps_podinfo_apps_Deployment"), { id: "apps_podinfo_apps_Deployment", action: "configured", changes: ["spec.replicas: 2 -> 3"] });
+            assert.strictEqual(byId.get("apps_podinfo-config__ConfigMap")!.action, "configured");
+            assert.strictEqual(api.get("apps/v1", "Deployment", "podinfo", "apps").spec.replicas, 3);
+            assert.deepStrictEqual(api.get("v1", "ConfigMap", "podinfo-config", "apps").data, { color: "blue" });
+            assert.strictEqual(byId.get("_apps__Namespace")!.action, "unchanged");
+        });
+
+        it("names the object and quotes the server's message on a 4xx, having applied nothing invalid", async () => {
+            const bad = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "bad", namespace: "apps", labels: { n: 5 as unknown as string } }, data: {} };
+            await assert.rejects(
+                applyStaged(client, [...app().filter((o) => o.kind === "Namespace"), bad]),
+                (e: unknown) => {
+                    assert.ok(e instanceof ApplyError);
+                    assert.strictEqual(e.where, "apps_bad__ConfigMap");
+                    assert.match(e.message, /HTTP 422/);
+                    assert.match(e.message, /label n must be a string/);
+                    assert.deepStrictEqual(e.results.map((r) => r.action), ["created"]); // the namespace, stage 0
+                    return true;
+                },
+            );
+            assert.strictEqual(api.get("v1", "ConfigMap", "bad", "apps"), undefined);
+        });
+
+        it("rejects malformed and duplicate objects before writing anything", async () => {
+            const dup = [...app(), app()[1]];
+            await assert.rejects(applyStaged(client, dup), /apps_podinfo_apps_Deployment: declared twice/);
+            await assert.rejects(applyStaged(client, [...app(), { apiVersion: "v1", kind: "ConfigMap", metadata: {} } as KubeObject]), /has no metadata.name/);
+            assert.deepStrictEqual(writes(api), []);
+        });
+
+        it("fails with a clear message when a kind is not served and no CRD declares it", async () => {
+            const c = ClusterClient.fromKubeconfig(api.kubeconfig, undefined, { discoveryWaitMs: 300 });
+            try {
+                await assert.rejects(
+                    applyStaged(c, [{ apiVersion: "nope.example.com/v1", kind: "Thing", metadata: { name: "t", namespace: "default" } }]),
+                    /default_t_nope.example.com_Thing: .*the cluster does not serve kind Thing in nope.example.com\/v1/,
+                );
+            } finally {
+                c.close();
+            }
+        });
+
+        it("converges with nothing lost when the server answers 429, 500 and resets connections mid-apply", async () => {
+            const objects: KubeObject[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "load" } }];
+            for (let i = 0; i < 80; i++) objects.push({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}`, namespace: "load" }, data: { i: String(i) } });
+            const isPatch = (r: { method: string; path: string }) => r.method === "PATCH" && r.path.includes("/configmaps/");
+            api.faults.next(4, "429", isPatch);
+            api.faults.next(6, "500", isPatch);
+            api.faults.next(6, "reset", isPatch);
+            api.faults.next(2, "reset", (r) => r.method === "GET");
+            const res = await applyStaged(client, objects);
+            assert.strictEqual(res.results.filter((r) => r.action === "created").length, 81);
+            for (let i = 0; i < 80; i++) assert.deepStrictEqual(api.get("v1", "ConfigMap", `cm-${i}`, "load")?.data, { i: String(i) }, `cm-${i}`);
+            assert.ok(client.stats.retries >= 18, `retried ${client.stats.retries} times`);
+            const patches = api.requests.filter((r) => r.method === "PATCH").length;
+            assert.ok(patches >= 81 + 16, `${patches} PATCH requests: every fault was retried`);
+        });
+
+        it("gives up after its retries on a persistent 500 and names the object", async () => {
+            const c = ClusterClient.fromKubeconfig(api.kubeconfig, undefined, { retry: { attempts: 3, baseMs: 1, maxMs: 5 } });
+            try {
+                api.faults.next(1000, "500", (r) => r.method === "PATCH" && r.path.endsWith("/configmaps/podinfo-config"));
+                await assert.rejects(applyStaged(c, without(app(), "gizmo")), (e: unknown) => {
+                    assert.ok(isGitopsError(e));
+                    assert.strictEqual((e as GitopsError).where, "apps_podinfo-config__ConfigMap");
+                    assert.match((e as Error).message, /HTTP 500 InternalError: "Internal error occurred: injected fault"/);
+                    return true;
+                });
+            } finally {
+                c.close();
+            }
+        });
+    });
+
+    describe("prune", () => {
+        async function applied(objs: KubeObject[]): Promise<Inventory> {
+            return (await applyStaged(client, objs)).inventory;
+        }
+
+        it("deletes only what left the inventory, respects prune: disabled, never touches other objects", async () => {
+            const old = await applied([...crds(), ...app()]);
+            // Someone else's object in the same namespace, never in our inventory.
+            const other = ClusterClient.fromKubeconfig(api.kubeconfig, undefined, { fieldManager: "someone-else" });
+            await other.apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "outsider", namespace: "apps" }, data: { a: "b" } });
+            other.close();
+            const next = without(without(without(app(), "old-config"), "keep-me"), "keep-me-too");
+            const res = await applyStaged(client, [...crds(), ...next]);
+            const p = await prune(client, old, res.inventory);
+            const actions = Object.fromEntries(p.results.map((r) => [r.id, r.action]));
+            assert.deepStrictEqual(actions, {
+                "apps_old-config__ConfigMap": "deleted",
+                "apps_keep-me__ConfigMap": "skipped",
+                "apps_keep-me-too__ConfigMap": "skipped",
+            });
+            assert.strictEqual(api.get("v1", "ConfigMap", "old-config", "apps"), undefined);
+            assert.ok(api.get("v1", "ConfigMap", "keep-me", "apps"));
+            assert.ok(api.get("v1", "ConfigMap", "keep-me-too", "apps"));
+            assert.ok(api.get("v1", "ConfigMap", "outsider", "apps"));
+            assert.deepStrictEqual(p.inventory, res.inventory);
+            assert.deepStrictEqual(p.failures, []);
+        });
+
+        it("deletes in reverse stage order: namespaced objects, then namespaces, then CRDs", async () => {
+            const old = await applied([...crds(), ...app()]);
+            api.requests.length = 0;
+            const p = await prune(client, old, { entries: [] });
+            assert.ok(p.results.every((r) => r.action === "deleted" || r.action === "skipped"));
+            const deletes = api.requests.filter((r) => r.method === "DELETE").map((r) => r.path);
+            const rank = (p: string) => (p.includes("customresourcedefinitions") ? 2 : /^\/api\/v1\/namespaces\/[^/]+$/.test(p) ? 1 : 0);
+            const ranks = deletes.map(rank);
+            assert.deepStrictEqual(ranks, [...ranks].sort(), deletes.join("\n"));
+            assert.ok(ranks.includes(0) && ranks.includes(1) && ranks.includes(2));
+            assert.strictEqual(api.list("apiextensions.k8s.io/v1", "CustomResourceDefinition").length, 0);
+        });
+
+        it("keeps an object whose delete failed in the inventory, and deletes it on the next run", async () => {
+            const c = ClusterClient.fromKubeconfig(api.kubeconfig, undefined, { retry: { attempts: 2, baseMs: 1, maxMs: 5 } });
+            try {
+                const objs = without(app(), "gizmo");
+                const old = (await applyStaged(c, objs)).inventory;
+                const next = (await applyStaged(c, without(objs, "old-config"))).inventory;
+                api.faults.next(1000, "500", (r) => r.method === "DELETE" && r.path.endsWith("/old-config"));
+                const p = await prune(c, old, next);
+                assert.deepStrictEqual(p.failures.map((f) => f.id), ["apps_old-config__ConfigMap"]);
+                assert.match(p.failures[0].error, /delete failed: HTTP 500/);
+                assert.ok(p.inventory.entries.some((e) => e.id === "apps_old-config__ConfigMap"));
+                assert.ok(api.get("v1", "ConfigMap", "old-config", "apps"));
+                api.faults.clear();
+                const again = await prune(c, p.inventory, next);
+                assert.deepStrictEqual(again.results.map((r) => [r.id, r.action]), [["apps_old-config__ConfigMap", "deleted"]]);
+                assert.deepStrictEqual(again.inventory, next);
+                assert.strictEqual(api.get("v1", "ConfigMap", "old-config", "apps"), undefined);
+            } finally {
+                c.close();
+            }
+        });
+
+        it("skips an inventory object that our field manager does not manage", async () => {
+            const other = ClusterClient.fromKubeconfig(api.kubeconfig, undefined, { fieldManager: "someone-else" });
+            await other.apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "theirs", namespace: "default" }, data: {} });
+            other.close();
+            const p = await prune(client, { entries: [{ id: "default_theirs__ConfigMap", v: "v1" }] }, { entries: [] });
+            assert.deepStrictEqual(p.results.map((r) => r.action), ["skipped"]);
+            assert.match(p.results[0].message!, /not owned/);
+            assert.ok(api.get("v1", "ConfigMap", "theirs", "default"));
+        });
+    });
+
+    describe("health", () => {
+        it("reports kstatus health: rolled-out Deployment and established CRDs are Current, missing is NotFound", async () => {
+            await applyStaged(client, [...crds(), ...app()]);
+            const hs = await checkHealth(client, [...crds().slice(0, 1), ...app().filter((o) => o.kind === "Deployment"), { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "missing", namespace: "apps" } }]);
+            assert.deepStrictEqual(hs.map((h) => h.status), ["Current", "Current", "NotFound"]);
+        });
+
+        it("waits for a Deployment rollout and fails naming the Canary that failed, quoting Flagger's message", async () => {
+            api.flux.rollout = false;
+            await applyStaged(client, [...crds(), ...app()]);
+            const dep = app().filter((o) => o.kind === "Deployment");
+            const h = await checkHealth(client, dep);
+            assert.strictEqual(h[0].status, "InProgress");
+            await assert.rejects(waitForHealthy(client, dep, { timeoutMs: 200, pollMs: 20 }), /apps_podinfo_apps_Deployment: not healthy after .*InProgress/);
+
+            const canary = { apiVersion: "flagger.app/v1beta1", kind: "Canary", metadata: { name: "podinfo", namespace: "apps" }, spec: { targetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "podinfo" }, analysis: { threshold: 2 } } };
+            await applyStaged(client, [canary]);
+            const progress: string[] = [];
+            const ok = await waitForHealthy(client, [canary], { timeoutMs: 5000, pollMs: 20, onProgress: (m) => progress.push(m) });
+            assert.strictEqual(ok[0].status, "Current"); // Initialized counts as healthy
+            api.flagger.fail("podinfo", "apps", "Halt advancement podinfo-canary.apps: request success rate 80% < 99%");
+            await applyStaged(client, [{ ...canary, spec: { ...canary.spec, analysis: { threshold: 3 } } }]);
+            await assert.rejects(waitForHealthy(client, [canary], { timeoutMs: 5000, pollMs: 20 }), (e: unknown) => {
+                assert.strictEqual((e as GitopsError).where, "apps_podinfo_flagger.app_Canary");
+                assert.match((e as Error).message, /request success rate 80% < 99%/);
+                return true;
+            });
+        });
+    });
+
+    describe("waitForRevision", () => {
+        beforeEach(async () => {
+            await applyStaged(client, [...crds(), ...flux()]);
+        });
+        const ks = [{ name: "infrastructure" }, { name: "apps" }];
+
+        it("triggers Flux with requestedAt and returns once the source and every Kustomization are at the commit", async () => {
+            api.flux.revision = `main@sha1:${SHA}`; // Flux learns of it only when asked to reconcile
+            const progress: string[] = [];
+            const res = await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 5000, pollMs: 20, onProgress: (m) => progress.push(m) });
+            assert.strictEqual(res.revision, `main@sha1:${SHA}`);
+            assert.deepStrictEqual(Object.keys(res.applied).sort(), ["flux-system_apps_kustomize.toolkit.fluxcd.io_Kustomization", "flux-system_infrastructure_kustomize.toolkit.fluxcd.io_Kustomization"]);
+            const repo = api.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system");
+            assert.ok(repo.metadata.annotations["reconcile.fluxcd.io/requestedAt"]);
+            assert.ok(api.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system").metadata.annotations["reconcile.fluxcd.io/requestedAt"]);
+            assert.ok(progress.some((m) => /requesting reconciliation/.test(m)));
+            // Flux's own format is accepted as the wanted revision too.
+            await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: `main@sha1:${SHA}`, timeoutMs: 2000, pollMs: 20, trigger: false });
+        });
+
+        it("fails at once naming the Kustomization and quoting its Ready message", async () => {
+            api.flux.revision = `main@sha1:${SHA}`;
+            api.flux.fail("Kustomization", "apps", "kustomize build failed: accumulating resources: 'apps/missing.yaml' not found");
+            const t0 = Date.now();
+            await assert.rejects(waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 20 }), (e: unknown) => {
+                assert.strictEqual((e as GitopsError).where, "flux-system_apps_kustomize.toolkit.fluxcd.io_Kustomization");
+                assert.match((e as Error).message, /ReconciliationFailed.*'apps\/missing.yaml' not found/);
+                return true;
+            });
+            assert.ok(Date.now() - t0 < 5000, "did not wait for the timeout");
+        });
+
+        it("times out naming the object still behind, and its state", async () => {
+            api.flux.auto = false;
+            await assert.rejects(waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 300, pollMs: 20 }), (e: unknown) => {
+                assert.strictEqual((e as GitopsError).where, "flux-system_flux-system_source.toolkit.fluxcd.io_GitRepository");
+                assert.match((e as Error).message, new RegExp(`revision ${SHA} not applied after 300ms: artifact at main@sha1:0{40}`));
+                return true;
+            });
+        });
+
+        it("names a missing Kustomization", async () => {
+            await assert.rejects(
+                waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: [{ name: "nope" }], revision: SHA, timeoutMs: 300, pollMs: 20 }),
+                /flux-system_nope_kustomize.toolkit.fluxcd.io_Kustomization: not found in the cluster/,
+            );
+        });
+    });
+
+    describe("diffCluster and drift", () => {
+        it("reports created, configured, unchanged, deleted and skipped in Flux's words, writing nothing", async () => {
+            const old = (await applyStaged(client, [...crds(), ...app()])).inventory;
+            const desired = [
+                ...crds(),
+                ...without(without(app(), "old-config"), "keep-me").map((o) => (o.kind === "Deployment" ? { ...o, spec: { ...(o.spec as object), replicas: 3 } } : o)),
+                { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "new-config", namespace: "apps" }, data: { a: "1" } },
+            ];
+            api.requests.length = 0;
+            const d = await diffCluster(client, desired, old);
+            const byId = Object.fromEntries(d.entries.map((e) => [e.id, e.action]));
+            assert.strictEqual(byId["apps_podinfo_apps_Deployment"], "configured");
+            assert.strictEqual(byId["apps_new-config__ConfigMap"], "created");
+            assert.strictEqual(byId["apps_podinfo-config__ConfigMap"], "unchanged");
+            assert.strictEqual(byId["apps_old-config__ConfigMap"], "deleted");
+            assert.strictEqual(byId["apps_keep-me__ConfigMap"], "skipped");
+            assert.deepStrictEqual(d.counts, { created: 1, configured: 1, unchanged: desired.length - 2, deleted: 1, skipped: 1 });
+            assert.match(d.summary, /^1 created, 1 configured, \d+ unchanged, 1 deleted, 1 skipped\n/);
+            assert.match(d.summary, /\nconfigured apps_podinfo_apps_Deployment \(spec\.replicas: 2 -> 3\)\n/);
+            assert.deepStrictEqual(writes(api), [], "report-only: no write reached the server");
+            assert.ok(api.requests.some((r) => (r.query ?? "").includes("dryRun=All")), "the difference was confirmed by a dry-run apply");
+            assert.strictEqual(api.get("apps/v1", "Deployment", "podinfo", "apps").spec.replicas, 2);
+        });
+
+        it("sees drift made by someone else, reports it without correcting, and corrects it when asked", async () => {
+            const objs = [...crds(), ...app()];
+            const inv = (await applyStaged(client, objs)).inventory;
+            await client.mergePatch("apps/v1", "Deployment", "podinfo", "apps", { spec: { replicas: 5 } });
+            const report = await detectDrift(client, objs, inv, { mode: "report" });
+            assert.strictEqual(report.corrected, false);
+            assert.match(report.summary, /configured apps_podinfo_apps_Deployment \(spec\.replicas: 5 -> 2\)/);
+            assert.strictEqual(api.get("apps/v1", "Deployment", "podinfo", "apps").spec.replicas, 5);
+            const fixed = await detectDrift(client, objs, inv, { mode: "correct" });
+            assert.strictEqual(fixed.corrected, true);
+            assert.strictEqual(api.get("apps/v1", "Deployment", "podinfo", "apps").spec.replicas, 2);
+            const clean = await diffCluster(client, objs, inv);
+            assert.strictEqual(clean.counts.configured + clean.counts.created + clean.counts.deleted, 0, clean.summary);
+        });
+
+        it("compares only declared fields: server defaults and controller status are not drift", async () => {
+            const objs = [...crds(), ...app()];
+            const inv = inventoryOf(objs);
+            await applyStaged(client, objs);
+            // The emulated controllers wrote status; a field-subset comparison without dry-run agrees.
+            const d = await diffCluster(client, objs, inv, { dryRun: false });
+            assert.strictEqual(d.counts.unchanged, objs.length, d.summary);
+        });
+    });
+
+    describe("kubeconfig", () => {
+        it("rejects unreadable kubeconfigs and unknown contexts with where and what to do", () => {
+            assert.throws(() => ClusterClient.fromKubeconfig(":\n  - [", undefined), /kubeconfig: cannot read the kubeconfig/);
+            assert.throws(() => ClusterClient.fromKubeconfig(api.kubeconfig, "prod"), /kubeconfig context prod: no such context; the kubeconfig has: test/);
+        });
+    });
+});
