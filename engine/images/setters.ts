@@ -5,7 +5,7 @@
  *
  * What Flux does, and what this module does the same way:
  * - Files: the update path is walked recursively; only files ending in `.yaml` or `.yml`
- *   (case-sensitive) whose bytes contain the quoted token `"$imagepolicy"` are parsed. A file that
+ *   (case-sensitive), or named `Kustomization`, whose bytes contain the quoted token `"$imagepolicy"` are parsed. A file that
  *   then fails to parse is recorded as a problem file and skipped.
  * - Nodes: documents, mapping *values* and sequence *elements* are walked; a marker applies to a
  *   scalar. Its field comment is the scalar's line comment, or, when there is none, its head
@@ -257,6 +257,15 @@ function lineCommentAfter(text: string, end: number): string {
     return text.slice(i, j).replace(/\r$/, "");
 }
 
+/** The comment on a block scalar's header line (`|-2 # comment`), if any. */
+function blockHeaderComment(text: string, start: number): string {
+    let j = text.indexOf("\n", start);
+    if (j < 0) j = text.length;
+    const header = text.slice(start, j).replace(/\r$/, "");
+    const m = /[ \t](#.*)$/.exec(header);
+    return m ? m[1] : "";
+}
+
 const LEADER_RE = /^[ \t]*(?:-[ \t]+)*(?:[&!][^ \t]*[ \t]+)*$/;
 
 /**
@@ -364,7 +373,9 @@ export function applySettersToText(
     const visitScalar = (node: YAML.Scalar, object: ObjectId) => {
         const range = node.range;
         if (!range) return;
-        const comment = lineCommentAfter(text, range[1]) || headCommentBefore(text, range[0]);
+        const block = node.type === "BLOCK_LITERAL" || node.type === "BLOCK_FOLDED";
+        // A block scalar's line comment sits on its header line (`key: | # comment`).
+        const comment = (block ? blockHeaderComment(text, range[0]) : lineCommentAfter(text, range[1])) || headCommentBefore(text, range[0]);
         const marker = readMarker(comment);
         if (!marker) return;
         const where = `${file}:${lines.lineOf(range[0])}`;
@@ -479,7 +490,8 @@ export function updateWithSetters(root: string, policies: Iterable<PolicyLatest>
     const base = st.isDirectory() ? root : path.dirname(root);
     const files: string[] = [];
     const problems: SetterProblem[] = [];
-    const isYaml = (n: string) => n.endsWith(".yaml") || n.endsWith(".yml");
+    // Flux considers .yaml/.yml files and kustomize's extensionless `Kustomization`.
+    const isYaml = (n: string) => n.endsWith(".yaml") || n.endsWith(".yml") || n === "Kustomization";
     if (st.isDirectory()) {
         const walk = (dir: string, rel: string) => {
             const entries = fs.readdirSync(dir, { withFileTypes: true });
@@ -496,7 +508,7 @@ export function updateWithSetters(root: string, policies: Iterable<PolicyLatest>
             }
         };
         walk(root, "");
-    } else if (isYaml(root)) {
+    } else if (isYaml(path.basename(root))) {
         files.push(path.basename(root));
     }
     const changes: SetterChange[] = [];
