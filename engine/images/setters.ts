@@ -478,8 +478,12 @@ export interface UpdateOptions {
  * Applies setters to every marked YAML file under `root` (a directory or a single file). Problems
  * never stop the run; an unreadable root does (GitopsError).
  */
-export function updateWithSetters(root: string, policies: Iterable<PolicyLatest>, opts: UpdateOptions = {}): SetterResult {
-    const index = policies instanceof Map ? (policies as Map<string, PolicyLatest>) : policyIndex(policies);
+export function updateWithSetters(
+    root: string,
+    policies: Iterable<PolicyLatest> | ReadonlyMap<string, PolicyLatest>,
+    opts: UpdateOptions = {},
+): SetterResult {
+    const index: ReadonlyMap<string, PolicyLatest> = policies instanceof Map ? policies : policyIndex(policies as Iterable<PolicyLatest>);
     const write = opts.write ?? true;
     let st: fs.Stats;
     try {
