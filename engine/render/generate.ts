@@ -5,8 +5,8 @@
  *  - every *.yaml / *.yml file is added, after checking it decodes as Kubernetes YAML;
  *  - files source-controller leaves out of an artifact by default are skipped (.git/, .github/,
  *    .circleci/, CI configs such as .gitlab-ci.yml, .sops.yaml, .goreleaser.yml, .flux.yaml).
- * Resources are written as absolute paths so the file can live in a temporary directory; the
- * build then runs with load restrictions off, as Flux's does.
+ * Resources are written relative to a temporary directory the file is written to (the source tree
+ * is never touched); the build then runs with load restrictions off, as Flux's does.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -100,9 +100,14 @@ function checkKubernetesYaml(file: string, shown: string): void {
     flush(lines.length);
 }
 
-/** The text of the generated kustomization.yaml for `dir`. */
-export function generateKustomization(dir: string, opts: { root?: string; shownPath?: string } = {}): string {
-    const resources = scanResources(dir, opts);
+/**
+ * The text of the generated kustomization.yaml for `dir`. Resources are absolute paths, or
+ * relative to `relativeTo` (the directory the file will be written to) when given; kustomize
+ * needs the latter for directories outside the kustomization root.
+ */
+export function generateKustomization(dir: string, opts: { root?: string; relativeTo?: string } = {}): string {
+    let resources = scanResources(dir, opts);
+    if (opts.relativeTo) resources = resources.map((r) => path.relative(opts.relativeTo!, r));
     const lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization"];
     if (resources.length === 0) lines.push("resources: []");
     else {

@@ -2,7 +2,8 @@
  * Render a Kustomization path the way Flux's kustomize-controller does:
  *  1. if the path has no kustomization file, generate one listing the path's Kubernetes YAML
  *     files (in a temporary directory; the source tree is never written);
- *  2. `kustomize build` with load restrictions off (as Flux builds), via `kubectl kustomize`;
+ *  2. `kustomize build` with Flux's build options (no load restrictions, input order), via
+ *     `kubectl kustomize`;
  *  3. postBuild substitution on each object (see substitute.ts).
  */
 import { spawn } from "child_process";
@@ -41,12 +42,19 @@ export function resolveInside(root: string, p: string): string {
     return abs;
 }
 
+/**
+ * Flux builds with krusty.Options{LoadRestrictions: None} and no Reorder option: files may come
+ * from outside the kustomization root, and objects keep their input order (kustomization
+ * sortOptions still apply). kubectl's default would sort them into "legacy" kind order.
+ */
+export const FLUX_BUILD_FLAGS = ["--load-restrictor=LoadRestrictionsNone", "--reorder=none"];
+
 /** Runs kustomize on `dir` and returns its output; throws GitopsError with file:line when it fails. */
 export async function kustomizeBuild(dir: string, opts: { kustomizeBin?: string; root?: string; shownPath?: string; tempDir?: string } = {}): Promise<string> {
     const bin = opts.kustomizeBin ?? "kubectl";
     const args = path.basename(bin).startsWith("kustomize")
-        ? ["build", "--load-restrictor=LoadRestrictionsNone", dir]
-        : ["kustomize", "--load-restrictor=LoadRestrictionsNone", dir];
+        ? ["build", ...FLUX_BUILD_FLAGS, dir]
+        : ["kustomize", ...FLUX_BUILD_FLAGS, dir];
     const { code, stdout, stderr } = await run(bin, args);
     if (code === 0) return stdout;
     throw kustomizeError(stderr, { dir, root: opts.root ?? dir, shownPath: opts.shownPath ?? dir, tempDir: opts.tempDir, bin });
@@ -129,7 +137,7 @@ export async function renderPath(root: string, relPath: string, opts: RenderOpti
     try {
         if (!hasKustomizationFile(dir)) {
             tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-"));
-            const kustomization = generateKustomization(dir, { root, shownPath: shown });
+            const kustomization = generateKustomization(dir, { root, relativeTo: tempDir });
             fs.writeFileSync(path.join(tempDir, "kustomization.yaml"), kustomization);
             buildDir = tempDir;
         }
