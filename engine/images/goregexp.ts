@@ -113,7 +113,6 @@ export function compileGoRegexp(pattern: string): GoRegexp {
     let pos = 0;
     const out: string[] = [];
     const names: string[] = [""];
-    const seenNames = new Set<string>();
     let flags: Flags = { i: false, m: false, s: false, U: false };
     const stack: Frame[] = [];
     let top: Frame = { flags, jsI: false, wrappers: 0, start: 0 };
@@ -198,19 +197,22 @@ export function compileGoRegexp(pattern: string): GoRegexp {
         switch (c) {
             case "x": {
                 if (cps[pos] === "{") {
+                    // Go consumes up to and including the character that makes it fail.
                     let j = pos + 1;
                     let v = 0;
                     let n = 0;
-                    while (j < cps.length && /[0-9A-Fa-f]/.test(cps[j])) {
-                        v = v * 16 + parseInt(cps[j], 16);
+                    const bad = (end: number) => new GoRegexpError("invalid escape sequence", cps.slice(start, end).join(""));
+                    for (;;) {
+                        if (j >= cps.length) throw bad(j);
+                        const h = cps[j++];
+                        if (h === "}") break;
+                        if (!/^[0-9A-Fa-f]$/.test(h)) throw bad(j);
+                        v = v * 16 + parseInt(h, 16);
+                        if (v > MAX_RUNE) throw bad(j);
                         n++;
-                        j++;
-                        if (v > MAX_RUNE) break;
                     }
-                    if (n === 0 || cps[j] !== "}" || v > MAX_RUNE) {
-                        throw new GoRegexpError("invalid escape sequence", cps.slice(start, Math.min(j + 1, cps.length)).join(""));
-                    }
-                    pos = j + 1;
+                    if (n === 0) throw bad(j);
+                    pos = j;
                     return v;
                 }
                 const h = cps.slice(pos, pos + 2).join("");
@@ -323,19 +325,18 @@ export function compileGoRegexp(pattern: string): GoRegexp {
                 let name = "";
                 if (cps[pos + 1] === "?") {
                     const s = rest();
-                    let nm: RegExpExecArray | null;
-                    if ((nm = /^\(\?P?<([^>]*)>/.exec(s)) && !s.startsWith("(?<=") && !s.startsWith("(?<!")) {
-                        name = nm[1];
-                        if (!validName(name)) {
-                            throw new GoRegexpError("invalid named capture", nm[0]);
-                        }
-                        if (seenNames.has(name)) throw new GoRegexpError("duplicate capture group name", nm[0]);
-                        seenNames.add(name);
-                        capture = true;
-                        pos += nm[0].length;
-                    } else if (s.startsWith("(?P")) {
+                    if (s.startsWith("(?P<") || (s.startsWith("(?<") && !s.startsWith("(?<=") && !s.startsWith("(?<!")) || s.startsWith("(?<=") || s.startsWith("(?<!")) {
+                        // Go parses any "(?<" or "(?P<" as a named capture (so lookbehind is
+                        // reported as an invalid named capture, as Go does).
+                        const begin = s.startsWith("(?P<") ? 4 : 3;
                         const end = s.indexOf(">");
-                        throw new GoRegexpError("invalid named capture", end >= 0 ? s.slice(0, end + 1) : s);
+                        if (end < 0) throw new GoRegexpError("invalid named capture", s);
+                        name = s.slice(begin, end);
+                        if (!validName(name)) throw new GoRegexpError("invalid named capture", s.slice(0, end + 1));
+                        capture = true;
+                        pos += Array.from(s.slice(0, end + 1)).length;
+                    } else if (s.startsWith("(?P")) {
+                        throw new GoRegexpError("invalid or unsupported Perl syntax", "(?P");
                     } else {
                         // flags: (?flags) or (?flags:re)
                         let j = pos + 2;
@@ -360,7 +361,6 @@ export function compileGoRegexp(pattern: string): GoRegexp {
                             }
                             if (f === ":" || f === ")") {
                                 if (neg && !sawFlag) throw new GoRegexpError("invalid or unsupported Perl syntax", cps.slice(start, j + 1).join(""));
-                                if (f === ")" && !sawFlag && !neg) throw new GoRegexpError("invalid or unsupported Perl syntax", cps.slice(start, j + 1).join(""));
                                 break;
                             }
                             throw new GoRegexpError("invalid or unsupported Perl syntax", cps.slice(start, j + 1).join(""));
@@ -569,10 +569,17 @@ export function expandTemplate(re: GoRegexp, template: string, match: RegExpExec
             continue;
         }
         t = ex.rest;
-        let idx = -1;
-        if (ex.num >= 0) idx = ex.num;
-        else idx = re.names.indexOf(ex.name, 1);
-        if (idx >= 0 && idx < match.length && match[idx] !== undefined) out += match[idx];
+        if (ex.num >= 0) {
+            if (ex.num < match.length && match[ex.num] !== undefined) out += match[ex.num];
+        } else {
+            // Go allows duplicate names; the first participating group of that name is used.
+            for (let i = 1; i < re.names.length; i++) {
+                if (re.names[i] === ex.name && match[i] !== undefined) {
+                    out += match[i];
+                    break;
+                }
+            }
+        }
     }
     return out + t;
 }

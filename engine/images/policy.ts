@@ -265,7 +265,7 @@ export function parseGoFloat(s: string): number | undefined {
     }
     const word = s.slice(i).toLowerCase();
     if (word === "inf" || word === "infinity") return neg ? -Infinity : Infinity;
-    if (word === "nan") return NaN;
+    if (word === "nan") return i === 0 ? NaN : undefined; // Go accepts no sign on NaN
     const hex = s.length >= i + 2 && s[i] === "0" && (s[i + 1] === "x" || s[i + 1] === "X");
     if (hex) i += 2;
     const isMantDigit = (c: string) => (c >= "0" && c <= "9") || (hex && /^[0-9a-fA-F]$/.test(c));
