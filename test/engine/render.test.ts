@@ -19,6 +19,7 @@ import {
     splitDocuments,
     substituteVariables,
     useYamlLoader,
+    VarSourceObject,
     yamlLoaderName,
 } from "../../engine/render";
 
@@ -102,7 +103,7 @@ describe("render: renderPath (real kubectl kustomize)", function () {
                     ],
                     substitute: { z: "inline" },
                 },
-                (ref) =>
+                (ref): VarSourceObject | undefined =>
                     ref.name === "a"
                         ? { data: { x: "from-a", y: "a\nb", z: "from-a" } }
                         : ref.name === "b"
