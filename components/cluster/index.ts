@@ -1,0 +1,40 @@
+/** Clusters behind one interface, chosen by gitops:cluster.kind. */
+import * as fs from "fs";
+import * as pulumi from "@pulumi/pulumi";
+import type { ClusterConfig } from "../../engine/config";
+import { AksCluster } from "./aks";
+import { ExistingCluster } from "./existing";
+import { K3dCluster, KindCluster } from "./local";
+import { ClusterOutputs } from "./types";
+
+export * from "./types";
+export { AksCluster, ExistingCluster, K3dCluster, KindCluster };
+
+/**
+ * Creates (or adopts) the stack's cluster. Returns undefined for kind "none": render-only, nothing
+ * is applied to any cluster.
+ */
+export function createCluster(name: string, cfg: ClusterConfig, kubeconfigSecret: pulumi.Output<string> | undefined, opts?: pulumi.ComponentResourceOptions): ClusterOutputs | undefined {
+    switch (cfg.kind) {
+        case "k3d":
+            return new K3dCluster(name, { clusterName: cfg.name, settings: cfg.k3d }, opts);
+        case "kind":
+            return new KindCluster(name, { clusterName: cfg.name, settings: cfg.kindConfig }, opts);
+        case "aks":
+            return new AksCluster(name, { clusterName: cfg.name, settings: cfg.aks }, opts);
+        case "existing": {
+            let kubeconfig: pulumi.Input<string> | undefined = kubeconfigSecret;
+            if (cfg.existing.kubeconfigPath) {
+                const file = cfg.existing.kubeconfigPath.replace(/^~(?=\/)/, process.env.HOME ?? "~");
+                if (!fs.existsSync(file)) throw new Error(`gitops:cluster.existing.kubeconfigPath: ${file} does not exist; point it at a kubeconfig file or set the secret gitops:kubeconfig`);
+                kubeconfig = pulumi.secret(fs.readFileSync(file, "utf8"));
+            }
+            if (!kubeconfig) {
+                throw new Error("gitops:cluster.kind is existing but no kubeconfig is set; run `pulumi config set --secret gitops:kubeconfig \"$(cat ~/.kube/config)\"` or set gitops:cluster.existing.kubeconfigPath");
+            }
+            return new ExistingCluster(name, { clusterName: cfg.name, kubeconfig, context: cfg.existing.context }, opts);
+        }
+        case "none":
+            return undefined;
+    }
+}

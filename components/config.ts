@@ -1,0 +1,56 @@
+/**
+ * Reads this stack's `gitops:*` config through pulumi.Config, validates it with the one schema
+ * (engine/config), and reads the secret keys as Pulumi secrets. Bad config throws before any
+ * resource is registered.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { NS, parseStackConfig, SECRET_KEYS, StackConfig, StackConfigError } from "../engine/config";
+
+export interface StackSecrets {
+    githubToken?: pulumi.Output<string>;
+    kubeconfig?: pulumi.Output<string>;
+    notificationSecrets?: pulumi.Output<Record<string, string>>;
+    actionsSecrets?: pulumi.Output<Record<string, string>>;
+    receiverToken?: pulumi.Output<string>;
+    registryCredentials?: pulumi.Output<Record<string, string>>;
+}
+
+const PLAIN_KEYS = ["cluster", "fleet", "flux", "sources", "releases", "sync", "kustomizations", "apps", "imageAutomation", "delivery", "notifications", "promotion"];
+
+/** Whether a config key holds a secret (set with --secret). Uses the SDK's runtime record of secret keys. */
+function isSecretKey(fullKey: string): boolean {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const runtimeConfig = require("@pulumi/pulumi/runtime/config");
+    return typeof runtimeConfig.isConfigSecret === "function" ? runtimeConfig.isConfigSecret(fullKey) : true;
+}
+
+export function readStackConfig(stack = pulumi.getStack()): { config: StackConfig; secrets: StackSecrets } {
+    const cfg = new pulumi.Config(NS);
+    const raw: Record<string, unknown> = {};
+    const file = `Pulumi.${stack}.yaml`;
+    const problems: string[] = [];
+    for (const key of PLAIN_KEYS) {
+        const text = cfg.get(key);
+        if (text === undefined) continue;
+        try {
+            raw[key] = JSON.parse(text);
+        } catch {
+            raw[key] = text; // a plain string; the schema says what shape it wanted
+        }
+    }
+    const secrets: StackSecrets = {};
+    for (const key of Object.values(SECRET_KEYS)) {
+        if (cfg.get(key) === undefined) continue;
+        if (!isSecretKey(`${NS}:${key}`)) {
+            problems.push(`${NS}:${key} holds a secret in plain text; remove it from ${file} and set it with \`pulumi config set --secret ${NS}:${key} <value>\``);
+            continue;
+        }
+        if (key === SECRET_KEYS.notificationSecrets || key === SECRET_KEYS.actionsSecrets || key === SECRET_KEYS.registryCredentials) {
+            (secrets as Record<string, unknown>)[key] = cfg.requireSecretObject<Record<string, string>>(key);
+        } else {
+            (secrets as Record<string, unknown>)[key] = cfg.requireSecret(key);
+        }
+    }
+    if (problems.length) throw new StackConfigError(file, problems);
+    return { config: parseStackConfig(raw, stack, file), secrets };
+}

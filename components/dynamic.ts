@@ -1,0 +1,18 @@
+/**
+ * Loading engine modules from inside a dynamic provider.
+ *
+ * Pulumi serializes a dynamic provider's code into the state and runs it later in its own host
+ * process, which does not run our TypeScript loader and may run in another checkout. So methods
+ * never capture engine modules or absolute paths: they call `engine("name")` at run time, which
+ * resolves engine/<name> against the project directory (the provider host's working directory)
+ * and registers ts-node once.
+ */
+export function engine<T = any>(name: string): T {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const path = require("path");
+    if (!require.extensions[".ts"]) {
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        require(require.resolve("ts-node", { paths: [process.cwd()] })).register({ transpileOnly: true, project: path.join(process.cwd(), "tsconfig.json") });
+    }
+    return require(path.join(process.cwd(), "engine", name));
+}

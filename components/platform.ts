@@ -1,0 +1,205 @@
+/**
+ * Platform: one environment of the GitOps platform, built from one validated stack config.
+ *
+ *   cluster (k3d | kind | aks | existing | none)
+ *   FluxBootstrap (controllers + flux-system sync + deploy key), handed to FleetSync
+ *   GitHub FleetRepository (when the fleet repo lives on GitHub)
+ *   typed Flux components (sources, Kustomizations, HelmReleases) whose manifests are the fleet files
+ *   FleetSync: commits the fleet files, applies the bootstrap, waits for Flux to apply the commit
+ *
+ * Ownership: Pulumi applies directly only the bootstrap and what lives outside the cluster; every
+ * other object is a file in the fleet repo that Flux applies.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import type { StackConfig } from "../engine/config";
+import type { KubeObject } from "../engine/flux/api";
+import { FleetPlan, renderFleet } from "../engine/fleet/layout";
+import { providerSecretName, RECEIVER_SECRET } from "../engine/fleet/objects";
+import { ClusterOutputs, createCluster } from "./cluster";
+import type { StackSecrets } from "./config";
+import { FleetSync } from "./fleet-sync";
+import { FluxBootstrap } from "./flux/bootstrap";
+import { ManifestComponent } from "./flux/manifest";
+import { sourceComponent } from "./flux/sources";
+import { FluxHelmRelease, FluxKustomization } from "./flux/sync";
+import { FleetRepository } from "./github/repository";
+
+export interface PlatformArgs {
+    readonly config: StackConfig;
+    readonly secrets: StackSecrets;
+    /** Directory that relative paths in the config (fleet.url, flux.componentsFile) resolve against. */
+    readonly projectDir: string;
+    /** Names of the GitHub Actions secrets (values come from secrets.actionsSecrets). */
+    readonly actionsSecretNames?: string[];
+}
+
+export class Platform extends pulumi.ComponentResource {
+    readonly plan: FleetPlan;
+    readonly cluster?: ClusterOutputs;
+    readonly bootstrap?: FluxBootstrap;
+    readonly repository?: FleetRepository;
+    readonly fleetSync: FleetSync;
+    /** The typed Flux objects this environment declares into the fleet repo. */
+    readonly declared: ManifestComponent<KubeObject>[] = [];
+    readonly fleetUrl: string;
+
+    constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gitops:index:Platform", name, {}, opts);
+        const cfg = args.config;
+        const child = { parent: this };
+
+        let componentsYaml: string | undefined;
+        if (cfg.flux.componentsFile) {
+            const file = path.resolve(args.projectDir, cfg.flux.componentsFile);
+            if (!fs.existsSync(file)) throw new pulumi.ResourceError(`gitops:flux.componentsFile: ${file} does not exist; vendor the Flux release's install.yaml there or remove the setting`, this);
+            componentsYaml = fs.readFileSync(file, "utf8");
+        }
+        if (cfg.notifications.receiver.enabled && !args.secrets.receiverToken) {
+            throw new pulumi.ResourceError("gitops:notifications.receiver.enabled needs a token: run `pulumi config set --secret gitops:receiverToken $(openssl rand -hex 32)`", this);
+        }
+        const providerSecretNames = args.secrets.notificationSecrets ? cfg.notifications.providers.map((p) => p.name) : [];
+        this.plan = renderFleet(cfg, { componentsYaml, providerSecrets: providerSecretNames });
+
+        // Typed declarations of what goes into the fleet repo (their manifests are in plan.files).
+        for (const s of cfg.sources) this.declared.push(sourceComponent(s, child));
+        for (const r of cfg.releases) this.declared.push(new FluxHelmRelease(`${name}-${r.name}`, { ...r, objectName: r.name, sourceNamespace: cfg.flux.namespace }, child));
+        const chain: Array<[string, string, string[]]> = [
+            ["infrastructure-releases", `infrastructure/${cfg.stack}/releases`, []],
+            ["infrastructure-manifests", `infrastructure/${cfg.stack}/manifests`, ["infrastructure-releases"]],
+            ["apps", `apps/${cfg.stack}`, ["infrastructure-manifests"]],
+        ];
+        for (const [kname, kpath, deps] of chain) {
+            this.declared.push(
+                new FluxKustomization(
+                    `${name}-${kname}`,
+                    {
+                        objectName: kname,
+                        namespace: cfg.flux.namespace,
+                        path: kpath,
+                        dependsOn: deps,
+                        interval: cfg.sync.interval,
+                        retryInterval: cfg.sync.retryInterval,
+                        timeout: cfg.sync.timeout,
+                        wait: cfg.sync.wait,
+                        substitute: cfg.sync.substitute,
+                        substituteFrom: cfg.sync.substituteFrom,
+                        decryption: cfg.sync.decryption,
+                    },
+                    child,
+                ),
+            );
+        }
+        for (const k of cfg.kustomizations) {
+            const src = k.source ? cfg.sources.find((s) => s.name === k.source) : undefined;
+            this.declared.push(
+                new FluxKustomization(
+                    `${name}-${k.name}`,
+                    {
+                        ...k,
+                        objectName: k.name,
+                        namespace: cfg.flux.namespace,
+                        sourceRef: src ? { kind: src.kind === "oci" ? "OCIRepository" : "GitRepository", name: src.name, namespace: src.namespace } : undefined,
+                    },
+                    child,
+                ),
+            );
+        }
+
+        // The cluster, and the bootstrap FleetSync applies to it.
+        this.cluster = createCluster(`${name}-cluster`, cfg.cluster, args.secrets.kubeconfig, child);
+        const secrets: pulumi.Output<KubeObject[]>[] = [];
+        if (this.cluster) {
+            this.bootstrap = new FluxBootstrap(
+                `${name}-flux`,
+                {
+                    objects: this.cluster.installsFlux ? this.plan.bootstrap : this.plan.bootstrap.filter((o) => o.kind === "GitRepository" || o.kind === "Kustomization"),
+                    namespace: cfg.flux.namespace,
+                    clusterUrl: cfg.fleet.clusterUrl,
+                    needsWrite: cfg.imageAutomation.enabled,
+                },
+                child,
+            );
+            secrets.push(this.bootstrap.secrets);
+            if (args.secrets.notificationSecrets) secrets.push(notificationSecretObjects(cfg, args.secrets.notificationSecrets));
+            if (args.secrets.receiverToken) secrets.push(receiverSecretObject(cfg, args.secrets.receiverToken));
+        }
+
+        // The repository on GitHub, with the deploy key Flux pulls with.
+        const gh = cfg.fleet.github;
+        if (gh) {
+            this.repository = new FleetRepository(
+                `${name}-fleet`,
+                {
+                    owner: gh.owner,
+                    name: gh.name,
+                    visibility: gh.visibility,
+                    adopt: gh.adopt,
+                    protectedBranches: gh.protectedBranches,
+                    deployKey: this.bootstrap?.publicKey,
+                    deployKeyReadOnly: this.bootstrap?.readOnly ?? true,
+                    token: args.secrets.githubToken,
+                    actionsSecrets: args.secrets.actionsSecrets && args.actionsSecretNames?.length ? { names: args.actionsSecretNames, values: args.secrets.actionsSecrets } : undefined,
+                },
+                child,
+            );
+        }
+
+        // A local fleet repo path is resolved against the project, so every run agrees on it.
+        const local = !/^(ssh|https?|git|file):\/\//.test(cfg.fleet.url) && !/^[^/]+@[^:]+:/.test(cfg.fleet.url);
+        this.fleetUrl = local ? path.resolve(args.projectDir, cfg.fleet.url) : cfg.fleet.url;
+        const gitAuth = args.secrets.githubToken && /^https:\/\//.test(this.fleetUrl) ? args.secrets.githubToken.apply((t) => ({ httpsToken: t })) : undefined;
+        this.fleetSync = new FleetSync(
+            `${name}-fleet-sync`,
+            {
+                stack: cfg.stack,
+                repo: this.fleetUrl,
+                branch: cfg.fleet.branch,
+                files: this.plan.files,
+                owned: this.plan.owned,
+                author: cfg.fleet.author,
+                kubeconfig: this.cluster?.kubeconfig,
+                bootstrap: this.bootstrap ? this.bootstrap.objects : [],
+                secrets: secrets.length ? pulumi.all(secrets).apply((lists) => lists.flat()) : undefined,
+                fluxNamespace: cfg.flux.namespace,
+                kustomizations: this.plan.kustomizations,
+                gitAuth,
+            },
+            // The repository (and its deploy key) must exist before the first push and sync.
+            { parent: this, dependsOn: this.repository ? [this.repository] : [] },
+        );
+        this.registerOutputs({
+            fleetUrl: this.fleetUrl,
+            commit: this.fleetSync.commit,
+            appliedRevision: this.fleetSync.appliedRevision,
+            recoverySeconds: this.fleetSync.recoverySeconds,
+        });
+    }
+}
+
+function notificationSecretObjects(cfg: StackConfig, values: pulumi.Output<Record<string, string>>): pulumi.Output<KubeObject[]> {
+    return pulumi.secret(
+        values.apply((v) =>
+            cfg.notifications.providers
+                .filter((p) => v[p.name] !== undefined)
+                .map(
+                    (p): KubeObject => ({
+                        apiVersion: "v1",
+                        kind: "Secret",
+                        metadata: { name: providerSecretName(p.name), namespace: cfg.flux.namespace },
+                        type: "Opaque",
+                        stringData: p.type === "github" ? { token: v[p.name] } : { address: v[p.name] },
+                    }),
+                ),
+        ),
+    ) as unknown as pulumi.Output<KubeObject[]>;
+}
+
+function receiverSecretObject(cfg: StackConfig, token: pulumi.Output<string>): pulumi.Output<KubeObject[]> {
+    return pulumi.secret(
+        token.apply((t): KubeObject[] => [
+            { apiVersion: "v1", kind: "Secret", metadata: { name: RECEIVER_SECRET, namespace: cfg.flux.namespace }, type: "Opaque", stringData: { token: t } },
+        ]),
+    ) as unknown as pulumi.Output<KubeObject[]>;
+}

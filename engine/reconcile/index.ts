@@ -1,0 +1,176 @@
+/**
+ * One environment's reconcile, as FleetSync runs it on `pulumi up` (and `gitops` can run it
+ * without Pulumi): a straight line.
+ *
+ *   1. Git: commit the files the stack declares to the fleet repo (idempotent; owned paths only).
+ *   2. Cluster (when there is one): apply the bootstrap (Flux controllers, flux-system sync, deploy
+ *      key Secret) with server-side apply, CRDs and Namespaces first; prune what left the
+ *      bootstrap inventory.
+ *   3. Ask Flux to reconcile and wait until the GitRepository has the commit and every
+ *      Kustomization of the environment is Ready at it.
+ *
+ * `planReconcile` is the preview: the same inputs, nothing written.
+ */
+import { createHash } from "crypto";
+import type { KubeObject } from "../flux/api";
+import type { FileChange, GitAuth } from "../git";
+
+export interface FleetTarget {
+    /** Repo URL or local path (a local bare repo is created when missing). */
+    repo: string;
+    branch: string;
+    auth?: GitAuth;
+    author: { name: string; email: string };
+    /** Commit message template ({{changes}}, {{branch}}, {{count}}). */
+    message: string;
+    files: Record<string, string>;
+    owned: string[];
+}
+
+export interface ClusterTarget {
+    kubeconfig: string;
+    context?: string;
+    /** Objects applied directly: Flux controllers and the flux-system sync. */
+    bootstrap: KubeObject[];
+    /** Secrets applied directly and never written anywhere else (deploy key). */
+    secrets?: KubeObject[];
+    fluxNamespace: string;
+    /** Kustomizations (in fluxNamespace) that must be Ready at the commit. */
+    kustomizations: string[];
+    /** Wait for Flux to apply the commit. Default true. */
+    wait?: boolean;
+    waitTimeoutMs?: number;
+    pollMs?: number;
+}
+
+export interface ReconcileInput {
+    fleet: FleetTarget;
+    cluster?: ClusterTarget;
+    /** Report drift but never correct the cluster or write Git. */
+    reportOnly?: boolean;
+}
+
+export interface InventoryEntry {
+    id: string;
+    v: string;
+}
+
+export interface ReconcileResult {
+    /** The fleet branch head after the sync. */
+    commit: string;
+    /** The head before, or null for a new branch. */
+    previous: string | null;
+    /** Per-file changes in Flux's vocabulary. */
+    changes: FileChange[];
+    committed: boolean;
+    /** The revision every Kustomization reported as applied, when waited for. */
+    appliedRevision?: string;
+    /** The bootstrap inventory (ids and versions) after the run. */
+    inventory: InventoryEntry[];
+    /** Identifies the cluster the bootstrap went to (hash of its server and CA), to notice a replaced cluster. */
+    clusterFingerprint?: string;
+    /** Seconds from the start of the bootstrap to every Kustomization Ready, when the cluster was new (disaster recovery). */
+    recoverySeconds?: number;
+    /** Seconds spent waiting for Flux to apply the commit. */
+    waitSeconds?: number;
+    /** Per-action counts of the bootstrap apply. */
+    applied?: Record<string, number>;
+}
+
+export interface PlanResult {
+    changes: FileChange[];
+    /** Objects of the bootstrap, per id: created/configured/unchanged/deleted/skipped (when the cluster is reachable). */
+    objects?: Array<{ id: string; action: string; changes?: string[] }>;
+    clusterSummary?: string;
+    /** Why the cluster side was not compared, when it was not. */
+    clusterSkipped?: string;
+}
+
+/** A stable identity for the cluster a kubeconfig points at: its server URL and CA, nothing secret. */
+export function clusterFingerprint(kubeconfig: string, context?: string): string {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { parse } = require("yaml") as typeof import("yaml");
+    const kc = parse(kubeconfig) ?? {};
+    const ctxName = context ?? kc["current-context"];
+    const ctx = (kc.contexts ?? []).find((c: { name: string }) => c.name === ctxName)?.context ?? {};
+    const cluster = (kc.clusters ?? []).find((c: { name: string }) => c.name === ctx.cluster)?.cluster ?? {};
+    return createHash("sha256")
+        .update(`${cluster.server ?? ""}\n${cluster["certificate-authority-data"] ?? cluster["certificate-authority"] ?? ""}`)
+        .digest("hex")
+        .slice(0, 16);
+}
+
+function log(progress: ((m: string) => void) | undefined, m: string): void {
+    progress?.(m);
+}
+
+export async function reconcile(input: ReconcileInput, previous: { inventory?: InventoryEntry[]; clusterFingerprint?: string } = {}, progress?: (m: string) => void): Promise<ReconcileResult> {
+    const git = await import("../git");
+    const f = input.fleet;
+    if (!/^(ssh|https?|git|file):\/\//.test(f.repo) && !/^[^/]+@[^:]+:/.test(f.repo)) await git.ensureBareRepo(f.repo);
+    log(progress, `committing ${Object.keys(f.files).length} files to ${f.branch}`);
+    const sync = await git.syncFiles({ ...f, createBranch: true, dryRun: input.reportOnly });
+    const result: ReconcileResult = { commit: sync.commit, previous: sync.previous, changes: sync.changes, committed: sync.committed, inventory: previous.inventory ?? [] };
+    if (!input.cluster || input.reportOnly) return result;
+
+    const c = input.cluster;
+    const cluster = await import("../cluster");
+    const client = cluster.ClusterClient.fromKubeconfig(c.kubeconfig, c.context);
+    const fingerprint = clusterFingerprint(c.kubeconfig, c.context);
+    const t0 = Date.now();
+    const objects = [...c.bootstrap, ...(c.secrets ?? [])];
+    log(progress, `applying ${objects.length} bootstrap objects`);
+    const applied = await cluster.applyStaged(client, objects, { onProgress: progress });
+    const pruned = await cluster.prune(client, previous.inventory ? { entries: previous.inventory } : undefined, applied.inventory, { onProgress: progress });
+    result.inventory = [...pruned.inventory.entries];
+    result.applied = cluster.countActions(applied.results);
+    result.clusterFingerprint = fingerprint;
+    const nsCreated = applied.results.some((r) => r.id === `_${c.fluxNamespace}__Namespace` && r.action === "created");
+    const recovered = nsCreated && previous.inventory !== undefined && previous.inventory.length > 0;
+
+    if (c.wait !== false) {
+        log(progress, `waiting for Flux to apply ${sync.commit.slice(0, 12)} (${c.kustomizations.length} Kustomizations)`);
+        const w = await cluster.waitForRevision(client, {
+            gitRepository: { name: "flux-system", namespace: c.fluxNamespace },
+            kustomizations: c.kustomizations.map((name) => ({ name, namespace: c.fluxNamespace })),
+            revision: sync.commit,
+            timeoutMs: c.waitTimeoutMs,
+            pollMs: c.pollMs,
+            onProgress: progress,
+        });
+        result.appliedRevision = w.revision;
+        result.waitSeconds = Math.round(w.elapsedMs / 100) / 10;
+    }
+    if (recovered || (previous.clusterFingerprint !== undefined && previous.clusterFingerprint !== fingerprint)) {
+        result.recoverySeconds = Math.round((Date.now() - t0) / 100) / 10;
+        log(progress, `cluster recovered from Git in ${result.recoverySeconds}s`);
+    }
+    return result;
+}
+
+/** The preview: what `reconcile` would change, in Git per file and in the cluster per object. Writes nothing. */
+export async function planReconcile(input: ReconcileInput, previous: { inventory?: InventoryEntry[] } = {}): Promise<PlanResult> {
+    const git = await import("../git");
+    const f = input.fleet;
+    const fs = await import("fs");
+    const local = !/^(ssh|https?|git|file):\/\//.test(f.repo) && !/^[^/]+@[^:]+:/.test(f.repo);
+    let changes: FileChange[];
+    if (local && !fs.existsSync(f.repo)) {
+        changes = Object.keys(f.files).map((path) => ({ path, action: "created" as const }));
+    } else {
+        changes = (await git.syncFiles({ ...f, createBranch: true, dryRun: true })).changes;
+    }
+    const out: PlanResult = { changes };
+    if (!input.cluster) return out;
+    try {
+        const cluster = await import("../cluster");
+        const client = cluster.ClusterClient.fromKubeconfig(input.cluster.kubeconfig, input.cluster.context);
+        const d = await cluster.diffCluster(client, input.cluster.bootstrap, previous.inventory ? { entries: previous.inventory } : undefined);
+        out.objects = d.entries.map((e) => ({ id: e.id, action: e.action, changes: e.changes }));
+        out.clusterSummary = d.summary;
+    } catch (e) {
+        // A preview must not fail because the cluster is not there (yet): say so instead.
+        out.clusterSkipped = (e as Error).message;
+    }
+    return out;
+}

@@ -1,0 +1,31 @@
+/**
+ * The platform program: one Pulumi stack per environment (dev, test, prod). Reads the stack's
+ * validated config, creates (or adopts) the cluster, bootstraps Flux, and keeps the fleet repo and
+ * the cluster consistent through FleetSync. See README.md.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { readStackConfig } from "./components/config";
+import { Platform } from "./components/platform";
+
+const { config, secrets } = readStackConfig();
+const actionsSecretNames = Object.keys(new pulumi.Config("gitops").getObject<Record<string, string>>("actionsSecrets") ?? {});
+const platform = new Platform(config.stack, { config, secrets, projectDir: __dirname, actionsSecretNames });
+
+export const environment = config.stack;
+export const clusterKind = config.cluster.kind;
+export const clusterName = platform.cluster?.clusterName;
+/** Kubeconfig of the environment's cluster (secret). */
+export const kubeconfig = platform.cluster ? pulumi.secret(platform.cluster.kubeconfig) : undefined;
+export const fleetRepository = platform.fleetUrl;
+export const fleetBranch = config.fleet.branch;
+export const fleetPath = config.fleet.path;
+export const fleetFiles = Object.keys(platform.plan.files).length;
+/** The fleet commit this environment declares. */
+export const fleetCommit = platform.fleetSync.commit;
+/** The revision Flux reported as applied by every Kustomization (undefined without a cluster). */
+export const appliedRevision = platform.fleetSync.appliedRevision;
+/** Seconds to recover a replaced cluster from Git, when the last run did that. */
+export const recoverySeconds = platform.fleetSync.recoverySeconds;
+export const reconcileSummary = platform.fleetSync.summary;
+export const deployKeyPublic = platform.bootstrap?.publicKey;
+export const kustomizations = platform.plan.kustomizations;
