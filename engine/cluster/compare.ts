@@ -182,3 +182,21 @@ export function shortValue(v: unknown, max = 60): string {
 export function formatChange(c: FieldChange): string {
     return `${c.path}: ${shortValue(c.from)} -> ${shortValue(c.to)}`;
 }
+
+/** Strings the API server may rewrite on the way in: resource quantities such as "1000m" or "0.5Gi". */
+const QUANTITY = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+|[numkMGTPE]i?|Ki)?$/;
+
+/**
+ * True when a field-subset change is certain to be a real change, so no dry-run is needed to
+ * confirm it: both sides are plain scalars of the same type that the server does not normalise
+ * (numbers, booleans, strings that are not quantities). Missing fields, lists, maps, nulls and
+ * quantity-like strings may be defaulted or normalised by the server and need a dry-run.
+ */
+export function isCertainChange(c: FieldChange): boolean {
+    const t = typeof c.to;
+    if (c.to === null || c.from === null || c.from === undefined || c.to === undefined) return false;
+    if (t !== typeof c.from) return false;
+    if (t === "number" || t === "boolean") return true;
+    if (t === "string") return !QUANTITY.test(c.to as string) && !QUANTITY.test(c.from as string);
+    return false;
+}

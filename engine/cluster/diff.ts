@@ -14,10 +14,10 @@
  */
 import { KubeObject } from "../flux/api";
 import { ClusterClient } from "./client";
-import { FieldChange, formatChange, hasManagedFields, isManagedBy, objectChanges, withoutServerFields } from "./compare";
+import { FieldChange, formatChange, hasManagedFields, isCertainChange, isManagedBy, objectChanges, withoutServerFields } from "./compare";
 import { Inventory, inventoryDiff, joinApiVersion, parseId } from "./ids";
 import { countActions, pruneDisabled } from "./apply";
-import { Action, DEFAULT_CONCURRENCY, judge, ObjectResult, readLive, resolveObjects, rethrowFirst } from "./plan";
+import { Action, DEFAULT_CONCURRENCY, Desired, judge, ObjectResult, readLive, resolveObjects, rethrowFirst } from "./plan";
 import { mapLimit } from "./retry";
 import { PRUNE_ANNOTATION, DISABLED } from "../flux/api";
 
@@ -36,8 +36,14 @@ export interface DiffResult {
 }
 
 export interface DiffOptions {
-    /** Confirm differences with a server-side dry-run apply. Default true. */
+    /**
+     * Confirm differences the field-subset comparison cannot be sure of (fields the server may
+     * default or normalise, fields we own but no longer declare) with a server-side dry-run
+     * apply. Default true.
+     */
     readonly dryRun?: boolean;
+    /** Confirm every configured object with a dry-run, even plain scalar changes. Default false. */
+    readonly confirmAll?: boolean;
     readonly concurrency?: number;
     /** Also list unchanged objects in the summary. Default false. */
     readonly verbose?: boolean;
@@ -57,7 +63,8 @@ export async function diffCluster(client: ClusterClient, desired: readonly KubeO
         const v = judge(d.obj, live.get(d.id), client.fieldManager);
         if (v.action === "configured") {
             entries[i] = { id: d.id, action: "configured", fields: v.changes, changes: v.changes.map(formatChange) };
-            if (opts.dryRun !== false && d.resource) confirm.push(i);
+            const certain = v.changes.every(isCertainChange);
+            if (opts.dryRun !== false && d.resource && (opts.confirmAll || !certain)) confirm.push(i);
         } else entries[i] = { id: d.id, action: v.action };
     });
     rethrowFirst(
@@ -76,19 +83,27 @@ export async function diffCluster(client: ClusterClient, desired: readonly KubeO
         }),
     );
 
-    // What left the inventory would be pruned, unless it opts out or is not ours.
+    // What left the inventory would be pruned, unless it opts out or is not ours. Read in the
+    // same LIST-or-GET batches as the desired objects.
     const desiredIds = new Set(ds.map((d) => d.id));
     const stale = inventoryDiff(inventory, { entries: ds.map((d) => ({ id: d.id, v: "" })) }).filter((e) => !desiredIds.has(e.id));
-    const staleEntries = rethrowFirst(
-        await mapLimit(stale, concurrency, async (e): Promise<DiffEntry | undefined> => {
+    const staleDs: Desired[] = rethrowFirst(
+        await mapLimit(stale, concurrency, async (e) => {
             const ref = parseId(e.id, e.v);
-            const o = await client.get(joinApiVersion(ref.group, ref.version), ref.kind, ref.name, ref.namespace || undefined);
-            if (!o) return undefined; // already gone: nothing would happen
-            if (pruneDisabled(o)) return { id: e.id, action: "skipped", message: `${PRUNE_ANNOTATION}: ${DISABLED}` };
-            if (hasManagedFields(o) && !isManagedBy(o, client.fieldManager)) return { id: e.id, action: "skipped", message: "not owned" };
-            return { id: e.id, action: "deleted" };
+            const apiVersion = joinApiVersion(ref.group, ref.version);
+            const obj: KubeObject = { apiVersion, kind: ref.kind, metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) } };
+            return { id: e.id, obj, resource: await client.tryResource(apiVersion, ref.kind) };
         }),
-    ).filter((e): e is DiffEntry => !!e);
+    );
+    const staleLive = await readLive(client, staleDs, concurrency);
+    const staleEntries: DiffEntry[] = [];
+    for (const d of staleDs) {
+        const o = staleLive.get(d.id);
+        if (!o) continue; // already gone: nothing would happen
+        if (pruneDisabled(o)) staleEntries.push({ id: d.id, action: "skipped", message: `${PRUNE_ANNOTATION}: ${DISABLED}` });
+        else if (hasManagedFields(o) && !isManagedBy(o, client.fieldManager)) staleEntries.push({ id: d.id, action: "skipped", message: "not owned" });
+        else staleEntries.push({ id: d.id, action: "deleted" });
+    }
     const all = [...entries, ...staleEntries];
     const counts = countActions(all) as Record<Action, number>;
     return { entries: all, counts, summary: summarize(all, counts, opts.verbose) };

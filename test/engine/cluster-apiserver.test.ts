@@ -328,23 +328,38 @@ describe("cluster engine against the API test server", function () {
             const old = (await applyStaged(client, [...crds(), ...app()])).inventory;
             const desired = [
                 ...crds(),
-                ...without(without(app(), "old-config"), "keep-me").map((o) => (o.kind === "Deployment" ? { ...o, spec: { ...(o.spec as object), replicas: 3 } } : o)),
+                ...without(without(app(), "old-config"), "keep-me").map((o) => {
+                    if (o.kind === "Deployment") return { ...o, spec: { ...(o.spec as object), replicas: 3 } };
+                    if (o.metadata.name === "podinfo-config") return { ...o, data: { color: "blue" } }; // "message" no longer declared
+                    return o;
+                }),
                 { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "new-config", namespace: "apps" }, data: { a: "1" } },
             ];
             api.requests.length = 0;
             const d = await diffCluster(client, desired, old);
             const byId = Object.fromEntries(d.entries.map((e) => [e.id, e.action]));
             assert.strictEqual(byId["apps_podinfo_apps_Deployment"], "configured");
+            assert.strictEqual(byId["apps_podinfo-config__ConfigMap"], "configured");
             assert.strictEqual(byId["apps_new-config__ConfigMap"], "created");
-            assert.strictEqual(byId["apps_podinfo-config__ConfigMap"], "unchanged");
+            assert.strictEqual(byId["apps_keep-me-too__ConfigMap"], "unchanged");
             assert.strictEqual(byId["apps_old-config__ConfigMap"], "deleted");
             assert.strictEqual(byId["apps_keep-me__ConfigMap"], "skipped");
-            assert.deepStrictEqual(d.counts, { created: 1, configured: 1, unchanged: desired.length - 2, deleted: 1, skipped: 1 });
-            assert.match(d.summary, /^1 created, 1 configured, \d+ unchanged, 1 deleted, 1 skipped\n/);
+            assert.deepStrictEqual(d.counts, { created: 1, configured: 2, unchanged: desired.length - 3, deleted: 1, skipped: 1 });
+            assert.match(d.summary, /^1 created, 2 configured, \d+ unchanged, 1 deleted, 1 skipped\n/);
             assert.match(d.summary, /\nconfigured apps_podinfo_apps_Deployment \(spec\.replicas: 2 -> 3\)\n/);
+            // A field we own but no longer declare is confirmed by a dry-run apply: SSA removes it.
+            assert.match(d.summary, /\nconfigured apps_podinfo-config__ConfigMap \(data\.message: hello -> <none>\)\n/);
+            const dryRuns = api.requests.filter((r) => (r.query ?? "").includes("dryRun=All")).map((r) => r.path);
+            assert.deepStrictEqual(dryRuns, ["/api/v1/namespaces/apps/configmaps/podinfo-config"], "only the uncertain difference was dry-run");
             assert.deepStrictEqual(writes(api), [], "report-only: no write reached the server");
-            assert.ok(api.requests.some((r) => (r.query ?? "").includes("dryRun=All")), "the difference was confirmed by a dry-run apply");
             assert.strictEqual(api.get("apps/v1", "Deployment", "podinfo", "apps").spec.replicas, 2);
+
+            // Confirming everything by dry-run gives the same verdicts.
+            api.requests.length = 0;
+            const all = await diffCluster(client, desired, old, { confirmAll: true });
+            assert.strictEqual(all.summary, d.summary);
+            assert.strictEqual(api.requests.filter((r) => (r.query ?? "").includes("dryRun=All")).length, 2);
+            assert.deepStrictEqual(writes(api), []);
         });
 
         it("sees drift made by someone else, reports it without correcting, and corrects it when asked", async () => {
