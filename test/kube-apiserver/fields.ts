@@ -152,9 +152,13 @@ export function getAt(obj: any, path: string): any {
     return cur;
 }
 
-/** Removes the field or list item at a path (in place). */
+/**
+ * Removes the field or list item at a path (in place). Maps and lists the removal leaves empty
+ * are dropped too, as Go's omitempty does when the API server serializes built-in kinds.
+ */
 export function removeAt(obj: any, path: string): void {
     const els = decodePath(path);
+    const chain: any[] = [obj];
     let cur = obj;
     for (let n = 0; n < els.length - 1; n++) {
         const el = els[n];
@@ -164,13 +168,27 @@ export function removeAt(obj: any, path: string): void {
             cur = i < 0 ? undefined : cur[i];
         } else cur = undefined;
         if (cur === undefined || cur === null) return;
+        chain.push(cur);
     }
-    const last = els[els.length - 1];
-    if ("f" in last) {
-        if (isMap(cur)) delete cur[last.f];
-    } else if (Array.isArray(cur)) {
-        const i = findItem(cur, last);
-        if (i >= 0) cur.splice(i, 1);
+    const drop = (container: any, el: PathEl): boolean => {
+        if ("f" in el) {
+            if (!isMap(container) || !(el.f in container)) return false;
+            delete container[el.f];
+            return true;
+        }
+        if (!Array.isArray(container)) return false;
+        const i = findItem(container, el);
+        if (i < 0) return false;
+        container.splice(i, 1);
+        return true;
+    };
+    if (!drop(cur, els[els.length - 1])) return;
+    // chain[n] is the container of els[n].
+    for (let n = els.length - 1; n >= 1; n--) {
+        const node = chain[n];
+        const empty = Array.isArray(node) ? node.length === 0 : isMap(node) && Object.keys(node).length === 0;
+        if (!empty) break;
+        drop(chain[n - 1], els[n - 1]);
     }
 }
 

@@ -353,7 +353,7 @@ export class Store {
         let merged = applyMerge(base, { ...applied, apiVersion: base.apiVersion }, t);
         const previous = mine?.set ?? new Set<string>();
         const others = entries.filter((e) => e !== mine);
-        const dropped = [...previous].filter((p) => !A.has(p)).sort().reverse();
+        const dropped = [...previous].filter((p) => !A.has(p)).sort(); // parents before children
         for (const p of dropped) {
             if (others.some((e) => e.set.has(p) || [...e.set].some((q) => q.startsWith(p + "\n")))) continue;
             removeAt(merged, p);
