@@ -1,9 +1,10 @@
 /**
  * A small Kubernetes API client for the reconcile engine.
  *
- * Design choice: @kubernetes/client-node is used only to read the kubeconfig and resolve its
- * credentials (client certificates, bearer tokens, exec plugins, CA bundles). Requests are made
- * with Node's own http/https and a keep-alive agent. The library's generic KubernetesObjectApi
+ * Design choice: @kubernetes/client-node is used only to resolve credentials that need its
+ * plugin machinery (exec plugins, auth providers; see kubeconfig.ts — plain certificates,
+ * tokens and CA data are read directly, since loading the library costs seconds and ~100 MB).
+ * Requests are made with Node's own http/https and a keep-alive agent. The library's generic KubernetesObjectApi
  * hides the HTTP status (we need 201-vs-200, Retry-After and the Status body), does not retry,
  * and round-trips every object through its typed model serializer, which is slow for thousands
  * of objects. Here every call gets: retries with backoff on 429 (Retry-After honoured), 5xx
@@ -15,6 +16,7 @@ import * as https from "https";
 import { GitopsError } from "../errors";
 import { KubeObject } from "../flux/api";
 import { formatId, joinApiVersion, objectId, splitApiVersion } from "./ids";
+import { selectKubeconfig } from "./kubeconfig";
 import { backoffDelay, DEFAULT_RETRY, isRetryableError, isRetryableStatus, parseRetryAfter, RetryPolicy, sleep } from "./retry";
 
 /** The field manager every server-side apply of ours uses. */
@@ -108,59 +110,29 @@ export class ClusterClient {
      * context. Credentials are resolved on the first request.
      */
     static fromKubeconfig(kubeconfigYaml: string, context?: string, opts: ClientOptions = {}): ClusterClient {
-        // Required lazily: the library is large, and only needed to read credentials.
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
-        const k8s = require("@kubernetes/client-node") as typeof import("@kubernetes/client-node");
-        const kc = new k8s.KubeConfig();
+        const sel = selectKubeconfig(kubeconfigYaml, context);
+        let base: URL;
         try {
-            kc.loadFromString(kubeconfigYaml);
-        } catch (err) {
-            throw new GitopsError("kubeconfig", `cannot read the kubeconfig: ${(err as Error).message}`, "pass the cluster component's kubeconfig output (YAML)");
+            base = new URL(sel.server);
+        } catch {
+            throw new GitopsError("kubeconfig", `the server URL ${JSON.stringify(sel.server)} is not a URL`);
         }
-        if (context !== undefined) {
-            if (!kc.getContextObject(context)) {
-                throw new GitopsError(`kubeconfig context ${context}`, `no such context; the kubeconfig has: ${kc.getContexts().map((c) => c.name).join(", ") || "none"}`);
-            }
-            kc.setCurrentContext(context);
-        }
-        const cluster = kc.getCurrentCluster();
-        if (!cluster) {
-            throw new GitopsError("kubeconfig", "the current context names no cluster", "set current-context or pass a context name");
-        }
-        const ctxNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
         const maxSockets = opts.maxSockets ?? 16;
         return new ClusterClient(async () => {
-            const o: https.RequestOptions & { headers?: Record<string, string> } = {};
-            const base = new URL(cluster.server);
-            // The library refuses plain-HTTP servers unless TLS verification is off; TLS settings
-            // mean nothing over HTTP, so resolve credentials from a copy that says so.
-            let authKc = kc;
-            if (base.protocol === "http:") {
-                authKc = new k8s.KubeConfig();
-                authKc.loadFromOptions({
-                    clusters: kc.clusters.map((c) => (c.name === cluster.name ? { ...c, skipTLSVerify: true } : c)),
-                    users: kc.users,
-                    contexts: kc.contexts,
-                    currentContext: kc.currentContext,
-                });
-            }
-            await authKc.applyToHTTPSOptions(o);
-            const headers: Record<string, string> = {};
-            for (const [k, v] of Object.entries(o.headers ?? {})) headers[k] = String(v);
-            if (o.auth) headers.Authorization = `Basic ${Buffer.from(String(o.auth)).toString("base64")}`;
+            const c = await sel.resolve();
             const agent =
                 base.protocol === "https:"
                     ? new https.Agent({
                           keepAlive: true,
                           maxSockets,
-                          ca: o.ca,
-                          cert: o.cert,
-                          key: o.key,
-                          rejectUnauthorized: o.rejectUnauthorized,
-                          servername: o.servername,
+                          ca: c.ca,
+                          cert: c.cert,
+                          key: c.key,
+                          rejectUnauthorized: c.rejectUnauthorized,
+                          servername: c.servername,
                       })
                     : new http.Agent({ keepAlive: true, maxSockets });
-            return { base, agent, headers, defaultNamespace: ctxNamespace || "default" };
+            return { base, agent, headers: { ...c.headers }, defaultNamespace: c.namespace };
         }, opts);
     }
 

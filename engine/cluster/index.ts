@@ -8,3 +8,4 @@ export * from "./plan";
 export * from "./apply";
 export * from "./wait";
 export * from "./diff";
+export * from "./kubeconfig";
