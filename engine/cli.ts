@@ -31,6 +31,7 @@ const stdio: CliIO = {
 const COMMANDS: Array<() => Command> = [
     // registered commands (one line each):
     () => require("./images/update-cli").imageUpdateCommand,
+    () => require("./images/policy-cli").policySelectCommand,
     () => require("./cluster/cli").clusterApplyCommand,
     () => require("./cluster/cli").clusterDiffCommand,
     () => require("./cluster/cli").clusterHealthCommand,
