@@ -107,11 +107,19 @@ function baseEnv(identity?: Identity): Record<string, string> {
     return env;
 }
 
+let gitCalls = 0;
+/** How many git processes this process has started (for benchmarks and tests). */
+export function gitCallCount(): number {
+    return gitCalls;
+}
+
 /** Runs git with `args` (no shell). Throws a GitopsError with redacted stderr on failure. */
 export function runGit(args: string[], opts: RunOptions = {}): Promise<RunResult> {
     const fullArgs = opts.gitDir ? [`--git-dir=${opts.gitDir}`, ...args] : args;
     const env = { ...baseEnv(opts.identity), ...(opts.env ?? {}) };
     const secrets = [...(opts.secrets ?? []), ...secretsOfEnv(opts.env)];
+    gitCalls++;
+    if (process.env.GITOPS_GIT_TRACE) process.stderr.write(`gitops: git ${redact(fullArgs.join(" "), secrets)}\n`);
     return new Promise((resolve, reject) => {
         const child = spawn("git", fullArgs, { cwd: opts.cwd, env, stdio: ["pipe", "pipe", "pipe"] });
         const out: Buffer[] = [];

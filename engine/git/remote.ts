@@ -241,6 +241,7 @@ export class Remote {
 
     /** Resolves a branch, tag or (abbreviated) sha to a commit in the cache; undefined if none. */
     async resolve(ref?: string): Promise<{ sha: string; branch?: string } | undefined> {
+        if (ref === "HEAD" || ref === "") ref = undefined;
         const want = ref ? [`refs/heads/${ref}`, `refs/tags/${ref}`] : [];
         if (ref?.startsWith("refs/")) want.push(ref);
         const remote = await this.lsRemote(want);
@@ -286,6 +287,14 @@ export class Remote {
         const nonFastForward = /\[rejected\]|non-fast-forward|fetch first|\[remote rejected\].*(cannot lock ref|failed to update ref|incorrect old value)/i.test(text);
         return { ok: false, nonFastForward, message: this.redact(r.stderr.trim() || r.stdout.trim()) };
     }
+}
+
+/** The error for a push the remote refused for a reason other than a moved branch. */
+export function pushError(where: string, message = ""): GitopsError {
+    if (/checked out|denyCurrentBranch/i.test(message)) {
+        return new GitopsError(where, `push refused: the branch is checked out in the target repository: ${message}`, "use a bare repository as the remote (ensureBareRepo) or check out another branch there");
+    }
+    return new GitopsError(where, `push failed: ${message}`, "check write access to the repository and its hooks");
 }
 
 export interface PushOutcome {

@@ -9,7 +9,7 @@
  */
 import { GitopsError } from "../errors";
 import { GitAuth, Identity } from "./exec";
-import { Remote } from "./remote";
+import { pushError, Remote } from "./remote";
 import { blobId, checkPath, listTree, TreeEdit, TreeEntry, writeCommit } from "./tree";
 
 export type FileAction = "created" | "configured" | "deleted" | "unchanged";
@@ -166,7 +166,7 @@ export async function syncFiles(opts: SyncFilesOptions): Promise<SyncFilesResult
             if (opts.beforePush) await opts.beforePush(attempt);
             const pushed = await r.push(commit, branch);
             if (pushed.ok) return { commit, previous, changes: reportable, committed, pushed: true };
-            if (!pushed.nonFastForward) throw new GitopsError(where, `push failed: ${pushed.message}`, "check write access to the repository");
+            if (!pushed.nonFastForward) throw pushError(where, pushed.message);
             if (attempt >= maxRetries) {
                 throw new GitopsError(where, `push rejected ${attempt + 1} times because the branch kept moving; nothing was pushed`, "retry later or raise maxRetries");
             }

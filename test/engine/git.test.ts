@@ -3,6 +3,7 @@
  * a fake ssh program that records what it was given, and an HTTP server that records headers.
  */
 import * as assert from "assert";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
@@ -145,6 +146,39 @@ describe("engine/git", () => {
             assert.ok(results.every((r) => r.pushed));
             assert.deepStrictEqual(t.files(remote, "main"), ["README.md", "clusters/a/app.yaml", "clusters/b/app.yaml", "clusters/c/app.yaml", "clusters/d/app.yaml"]);
             assert.strictEqual(t.count(remote, "main"), 5);
+        });
+
+        it("serializes syncs across processes sharing one cache, and takes over a stale lock", async function () {
+            this.timeout(180_000);
+            const remote = t.bare("fleet", { "README.md": "hi\n" });
+            const cache = process.env.GITOPS_CACHE_DIR!;
+            // a lock left by a dead process is taken over
+            fs.mkdirSync(cache, { recursive: true });
+            const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString();
+            const probe = await syncFiles(opts(remote, { "clusters/dev/a.yaml": "a\n" }));
+            const lockFile = fs.readdirSync(cache).filter((f) => f.endsWith(".git")).map((f) => path.join(cache, f + ".lock"))[0];
+            fs.writeFileSync(lockFile, dead);
+            const again = await syncFiles(opts(remote, { "clusters/dev/a.yaml": "b\n" }));
+            assert.strictEqual(again.previous, probe.commit);
+            assert.ok(!fs.existsSync(lockFile), "lock released");
+
+            const child = path.join(__dirname, "..", "fixtures", "git", "sync-child.ts");
+            const names = ["p1", "p2", "p3"];
+            const outs = await Promise.all(
+                names.map(
+                    (n) =>
+                        new Promise<{ code: number; out: string; err: string }>((resolve) => {
+                            const c = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", child, remote, n], { env: process.env, cwd: path.join(__dirname, "..", "..") });
+                            let out = "";
+                            let err = "";
+                            c.stdout.on("data", (b) => (out += b));
+                            c.stderr.on("data", (b) => (err += b));
+                            c.on("close", (code) => resolve({ code: code ?? 1, out, err }));
+                        }),
+                ),
+            );
+            for (const o of outs) assert.strictEqual(o.code, 0, o.err);
+            assert.deepStrictEqual(t.files(remote, "main"), ["README.md", "clusters/dev/a.yaml", "clusters/p1/app.yaml", "clusters/p2/app.yaml", "clusters/p3/app.yaml"]);
         });
 
         it("creates a missing branch from the default branch, or as an orphan in an empty repo", async () => {
