@@ -21,7 +21,7 @@ import * as os from "os";
 import * as path from "path";
 import { GitopsError } from "../errors";
 import { GitAuth, Identity } from "../git/exec";
-import { Remote } from "../git/remote";
+import { pushError, Remote } from "../git/remote";
 import { FileChange } from "../git/sync";
 import { checkPath, commitTree, listTree, mergeTrees, TreeEdit, writeCommit } from "../git/tree";
 import { applyPins, extractPins, PinChange, PinSkip } from "./pins";
@@ -135,7 +135,7 @@ async function commitWithRetry<T extends { commit: string }>(
         const p = await r.push(built.commit, branch);
         if (p.ok) return { ...built, previous: head, pushed: true };
         const where = `${r.repo.display}#${branch}`;
-        if (!p.nonFastForward) throw new GitopsError(where, `push failed: ${p.message}`, "check write access to the repository");
+        if (!p.nonFastForward) throw pushError(where, p.message);
         if (attempt >= max) throw new GitopsError(where, `push rejected ${attempt + 1} times because '${branch}' kept moving; nothing was pushed`, "retry later");
     }
 }
