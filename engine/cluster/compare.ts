@@ -38,30 +38,53 @@ function join(path: string, key: string | number): string {
  * Fields of `desired` whose value differs in `live` (missing counts as differing). Maps are
  * compared key by key over the desired keys only; lists must have the same length and each
  * element is compared the same way (so server defaults inside list items do not count).
+ * Paths are built only for fields that differ (this runs over thousands of objects).
  */
 export function subsetChanges(desired: unknown, live: unknown, path = "", out: FieldChange[] = []): FieldChange[] {
+    walkSubset(desired, live, path ? [path] : [], out);
+    return out;
+}
+
+function pathOf(keys: Array<string | number>): string {
+    let p = "";
+    for (const k of keys) p = join(p, k);
+    return p;
+}
+
+function walkSubset(desired: unknown, live: unknown, keys: Array<string | number>, out: FieldChange[]): void {
     if (isMap(desired)) {
         if (!isMap(live)) {
-            out.push({ path, from: live, to: desired });
-            return out;
+            out.push({ path: pathOf(keys), from: live, to: desired });
+            return;
         }
-        for (const [k, v] of Object.entries(desired)) {
-            if (path === "" && k === "status") continue;
-            if (path === "metadata" && SERVER_METADATA.has(k)) continue;
-            subsetChanges(v, live[k], join(path, k), out);
+        const top = keys.length === 0;
+        const meta = keys.length === 1 && keys[0] === "metadata";
+        for (const k in desired) {
+            if (top && k === "status") continue;
+            if (meta && SERVER_METADATA.has(k)) continue;
+            const d = desired[k];
+            const l = live[k];
+            if (d === l) continue;
+            keys.push(k);
+            walkSubset(d, l, keys, out);
+            keys.pop();
         }
-        return out;
+        return;
     }
     if (Array.isArray(desired)) {
         if (!Array.isArray(live) || live.length !== desired.length) {
-            out.push({ path, from: live, to: desired });
-            return out;
+            out.push({ path: pathOf(keys), from: live, to: desired });
+            return;
         }
-        desired.forEach((d, i) => subsetChanges(d, live[i], join(path, i), out));
-        return out;
+        for (let i = 0; i < desired.length; i++) {
+            if (desired[i] === live[i]) continue;
+            keys.push(i);
+            walkSubset(desired[i], live[i], keys, out);
+            keys.pop();
+        }
+        return;
     }
-    if (!scalarEqual(desired, live)) out.push({ path, from: live, to: desired });
-    return out;
+    if (!scalarEqual(desired, live)) out.push({ path: pathOf(keys), from: live, to: desired });
 }
 
 function scalarEqual(a: unknown, b: unknown): boolean {
@@ -152,12 +175,38 @@ export function declaredPaths(obj: unknown, path = "", out = new Set<string>()):
 export function undeclaredOwnedPaths(desired: KubeObject, live: KubeObject, manager: string): string[] | undefined {
     const mf = (live.metadata as { managedFields?: Array<{ manager?: string; operation?: string; fieldsV1?: unknown }> }).managedFields;
     if (!Array.isArray(mf)) return undefined;
-    const ours = mf.filter((m) => m.manager === manager && m.operation === "Apply");
-    if (ours.length === 0) return undefined;
-    const declared = declaredPaths(desired);
+    let found = false;
     const out: string[] = [];
-    for (const m of ours) for (const p of ownedLeafPaths(m.fieldsV1)) if (!declared.has(p) && !p.startsWith("status")) out.push(p);
-    return out;
+    for (const m of mf) {
+        if (m.manager !== manager || m.operation !== "Apply") continue;
+        found = true;
+        walkOwned(m.fieldsV1, desired, [], out);
+    }
+    return found ? out : undefined;
+}
+
+/** Walks a fieldsV1 set alongside the desired object; records owned fields the object lacks. */
+function walkOwned(fields: unknown, desired: unknown, keys: string[], out: string[]): void {
+    if (!isMap(fields)) return;
+    for (const k in fields) {
+        if (!k.startsWith("f:")) continue;
+        const name = k.slice(2);
+        if (keys.length === 0 && name === "status") continue;
+        const has = isMap(desired) && Object.prototype.hasOwnProperty.call(desired, name);
+        keys.push(name);
+        if (!has) out.push(pathOf(keys));
+        else {
+            const child = fields[k];
+            // A list (items keyed k:/v:/i:) is owned as a whole; its items are compared elsewhere.
+            if (isMap(child) && !isListSet(child)) walkOwned(child, desired && (desired as Record<string, unknown>)[name], keys, out);
+        }
+        keys.pop();
+    }
+}
+
+function isListSet(fields: Record<string, unknown>): boolean {
+    for (const c in fields) if (c.startsWith("k:") || c.startsWith("v:") || c.startsWith("i:")) return true;
+    return false;
 }
 
 /** True when the live object has managedFields at all (the server tracks field ownership). */
