@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { GitopsError } from "../errors";
-import { GitAuth, Identity, RunOptions, RunResult, redact, runGit, withAuth } from "./exec";
+import { authSecrets, GitAuth, Identity, RunOptions, RunResult, redact, runGit, withAuth } from "./exec";
 
 export function cacheRoot(): string {
     return process.env.GITOPS_CACHE_DIR || path.join(os.homedir(), ".cache", "gitops", "git");
@@ -171,10 +171,7 @@ export class Remote {
     }
 
     private secrets(): string[] {
-        const a = this.repo.auth;
-        const s: string[] = [];
-        if (a?.httpsToken) s.push(a.httpsToken, Buffer.from(`${a.httpsUser ?? "x-access-token"}:${a.httpsToken}`).toString("base64"));
-        return s;
+        return authSecrets(this.repo.auth);
     }
 
     redact(text: string): string {

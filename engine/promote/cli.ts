@@ -3,6 +3,7 @@
  * promotion trail. One command (one registration line); `log`, `rollback` and `hotfix` are
  * sub-verbs.
  */
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import type { Command, CliIO } from "../cli";
 import { GitopsError } from "../errors";
@@ -36,7 +37,8 @@ Options:
   --model branches|overlays  default branches
   --verified-revision SHA    the revision the source stage is verified healthy at (required)
   --stages a,b,c             stage order (default dev,test,prod)
-  --author "Name <email>"    default $GITOPS_AUTHOR, else $GIT_AUTHOR_NAME/$GIT_AUTHOR_EMAIL, else gitops
+  --author "Name <email>"    default $GITOPS_AUTHOR, else $GIT_AUTHOR_NAME/$GIT_AUTHOR_EMAIL, else git's
+                             user.name/user.email, else gitops <gitops@localhost>
   --dry-run                  build the change and print it; push nothing
   --json                     print the result as JSON
 
@@ -73,7 +75,19 @@ export function parseAuthor(text: string | undefined, where = "gitops promote --
         return { name: m[1], email: m[2] };
     }
     if (env.GIT_AUTHOR_NAME && env.GIT_AUTHOR_EMAIL) return { name: env.GIT_AUTHOR_NAME, email: env.GIT_AUTHOR_EMAIL };
+    // the user's own git identity, so Promoted-By names a person when one runs the CLI
+    const name = gitConfig("user.name");
+    const email = gitConfig("user.email");
+    if (name && email) return { name, email };
     return { name: "gitops", email: "gitops@localhost" };
+}
+
+function gitConfig(key: string): string | undefined {
+    try {
+        return execFileSync("git", ["config", "--get", key], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() || undefined;
+    } catch {
+        return undefined;
+    }
 }
 
 function parseBranchMap(text: string | undefined): Record<string, string> | undefined {

@@ -314,6 +314,12 @@ describe("engine/promote", () => {
             assert.strictEqual(out.files["kustomization.yaml"], 'images:\n  - name: app\n    newTag: "1.10"\n  - name: db\n    digest: sha256:new\n');
         });
 
+        it("reads trailers only from a trailer block", () => {
+            assert.deepStrictEqual(parseTrailers("subject\n\nbody: not a trailer\nplain words here\n"), {});
+            assert.deepStrictEqual(parseTrailers("subject\n\nbody\n\nPromoted-From: dev@abc\nPromoted-To: test\n"), { "Promoted-From": "dev@abc", "Promoted-To": "test" });
+            assert.deepStrictEqual(parseTrailers("Promoted-From: dev@abc"), {});
+        });
+
         it("reports invalid YAML with file:line", () => {
             assert.throws(() => extractPins({ "bad.yaml": "a: 1\nb: [\n" }), isGitopsError(/invalid YAML/, /^bad\.yaml:\d+$/));
         });
@@ -360,6 +366,24 @@ describe("engine/promote", () => {
             c = capture();
             assert.strictEqual(await main(["promote", "--repo", remote, "--from", "dev", "--to", "test", "--model", "trunk"], c.io), 1);
             assert.match(c.err.join(""), /unknown model 'trunk'/);
+
+            // rollback and hotfix through the CLI
+            const promo = t.head(remote, "test");
+            c = capture();
+            assert.strictEqual(await main(["promote", "rollback", "--repo", remote, "--branch", "test", "--commit", promo, "--reason", "bad tag"], c.io), 0, c.err.join(""));
+            assert.match(c.out.join(""), /^rolled back .* on 'test' with revert /);
+            assert.strictEqual(t.read(remote, "test", "clusters/dev/app.yaml"), "tag: 1\n");
+            assert.strictEqual(git(["rev-parse", "test^"], remote).trim(), promo);
+            const fix = t.commit(remote, "test", { "clusters/dev/fix.yaml": "fix: 1\n" }, "fix on test");
+            c = capture();
+            assert.strictEqual(await main(["promote", "hotfix", "--repo", remote, "--from-stage", "test", "--commit", fix], c.io), 0, c.err.join(""));
+            assert.strictEqual(t.read(remote, "main", "clusters/dev/fix.yaml"), "fix: 1\n");
+            c = capture();
+            assert.strictEqual(await main(["promote", "log", "--repo", remote], c.io), 0);
+            const text = c.out.join("");
+            assert.match(text, /promotion  dev@/);
+            assert.match(text, /rollback   of /);
+            assert.match(text, /hotfix     test@/);
 
             c = capture();
             assert.strictEqual(await main(["promote", "--help"], c.io), 0);
