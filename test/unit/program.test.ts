@@ -1,0 +1,257 @@
+/**
+ * The platform program under Pulumi mocks, for the dev (k3d) and prod (AKS) stacks as their
+ * Pulumi.<stack>.yaml declare them: the resource graph (types, names, parents, providers), the
+ * Flux objects handed to Git and to the cluster, and that secrets stay secret.
+ */
+import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { parse, parseAllDocuments } from "yaml";
+import { isSecretInput, promiseOf, Recorded, RecordingMocks, runProgram, settle, stackFileConfig, unwrap } from "../mocks";
+
+const FLEET_SYNC = "pulumi-nodejs:dynamic/gitops:FleetSync";
+const LOCAL_CLUSTER = "pulumi-nodejs:dynamic/gitops:LocalCluster";
+const DEPLOY_KEY = "pulumi-nodejs:dynamic/gitops:DeployKey";
+
+describe("program: dev stack (k3d, local fleet repo)", function () {
+    let mocks: RecordingMocks;
+    let exp: Record<string, any>;
+    before(async () => {
+        ({ mocks, exports: exp } = await runProgram("dev", stackFileConfig("dev")));
+        await promiseOf(exp.fleetCommit);
+        await settle();
+    });
+
+    it("registers the expected resource graph", () => {
+        const types = mocks.resources.map((r) => `${r.type}::${r.name}`).sort();
+        assert.deepStrictEqual(types, [
+            "gitops:cluster:K3dCluster::dev-cluster",
+            "gitops:flux:FluxBootstrap::dev-flux",
+            "gitops:flux:HelmRelease::dev-metrics-server",
+            "gitops:flux:HelmSource::metrics-server",
+            "gitops:flux:Kustomization::dev-apps",
+            "gitops:flux:Kustomization::dev-infrastructure-manifests",
+            "gitops:flux:Kustomization::dev-infrastructure-releases",
+            "gitops:index:Platform::dev",
+            `${FLEET_SYNC}::dev-fleet-sync`,
+            `${LOCAL_CLUSTER}::dev-cluster`,
+            "pulumi:providers:kubernetes::dev-cluster-k8s",
+        ]);
+        // No cloud resources for the embedded default.
+        assert.ok(!mocks.resources.some((r) => r.type.startsWith("azure-native:") || r.type.startsWith("github:")));
+    });
+
+    it("creates a k3d cluster with the seed defaults: 3 agents, 8080:80@loadbalancer", () => {
+        const lc = mocks.one(LOCAL_CLUSTER, "dev-cluster");
+        assert.strictEqual(lc.inputs.tool, "k3d");
+        assert.strictEqual(lc.inputs.name, "gitops-dev");
+        assert.strictEqual(lc.inputs.workers, 3);
+        assert.deepStrictEqual(lc.inputs.ports, ["8080:80@loadbalancer"]);
+        assert.ok(lc.inputs.__provider, "the dynamic provider is serialized into the inputs");
+    });
+
+    it("parents every child under the component that created it", () => {
+        const P = "gitops:index:Platform";
+        assert.strictEqual(mocks.parent(LOCAL_CLUSTER, "dev-cluster"), "gitops:cluster:K3dCluster");
+        assert.strictEqual(mocks.parent("pulumi:providers:kubernetes", "dev-cluster-k8s"), "gitops:cluster:K3dCluster");
+        assert.strictEqual(mocks.parent("gitops:cluster:K3dCluster", "dev-cluster"), P);
+        assert.strictEqual(mocks.parent("gitops:flux:FluxBootstrap", "dev-flux"), P);
+        assert.strictEqual(mocks.parent("gitops:flux:HelmSource", "metrics-server"), P);
+        assert.strictEqual(mocks.parent("gitops:flux:Kustomization", "dev-apps"), P);
+        assert.strictEqual(mocks.parent(FLEET_SYNC, "dev-fleet-sync"), P);
+        assert.strictEqual(mocks.parent(P, "dev"), "");
+    });
+
+    it("hands FleetSync the fleet files, the owned paths and the Kustomization chain", () => {
+        const sync = mocks.one(FLEET_SYNC, "dev-fleet-sync");
+        const files: Record<string, string> = sync.inputs.files;
+        for (const f of ["clusters/dev/flux-system/gotk-components.yaml", "clusters/dev/flux-system/gotk-sync.yaml", "clusters/dev/flux-system/kustomization.yaml", "clusters/dev/infrastructure.yaml", "clusters/dev/apps.yaml", "apps/dev/kustomization.yaml"]) {
+            assert.ok(files[f], `missing ${f}`);
+        }
+        assert.deepStrictEqual(sync.inputs.owned, ["clusters/dev/", "infrastructure/dev/", "apps/dev/"]);
+        assert.deepStrictEqual(sync.inputs.kustomizations, ["flux-system", "infrastructure-releases", "infrastructure-manifests", "apps"]);
+        assert.strictEqual(sync.inputs.branch, "main");
+        assert.match(sync.inputs.repo, /\.fleet\/fleet\.git$/);
+        assert.strictEqual(sync.inputs.wait, true);
+    });
+
+    it("bootstraps exactly what gotk-components.yaml and gotk-sync.yaml hold, so Git and cluster agree", () => {
+        const sync = mocks.one(FLEET_SYNC, "dev-fleet-sync");
+        const inGit = [
+            ...parseAllDocuments(sync.inputs.files["clusters/dev/flux-system/gotk-components.yaml"]).map((d) => d.toJS()),
+            ...parseAllDocuments(sync.inputs.files["clusters/dev/flux-system/gotk-sync.yaml"]).map((d) => d.toJS()),
+        ].filter(Boolean);
+        assert.deepStrictEqual(sync.inputs.bootstrap, inGit);
+        const kinds = new Set(inGit.map((o: any) => o.kind));
+        for (const k of ["Namespace", "CustomResourceDefinition", "Deployment", "ServiceAccount", "ClusterRoleBinding", "GitRepository", "Kustomization"]) assert.ok(kinds.has(k), k);
+        const deployments = inGit.filter((o: any) => o.kind === "Deployment").map((o: any) => o.metadata.name).sort();
+        assert.deepStrictEqual(deployments, ["helm-controller", "image-automation-controller", "image-reflector-controller", "kustomize-controller", "notification-controller", "source-controller"]);
+        const images = inGit.filter((o: any) => o.kind === "Deployment").map((o: any) => o.spec.template.spec.containers[0].image);
+        assert.ok(images.includes("ghcr.io/fluxcd/source-controller:v1.7.2"), images.join(","));
+    });
+
+    it("syncs clusters/dev with prune through the flux-system Kustomization", () => {
+        const sync = mocks.one(FLEET_SYNC, "dev-fleet-sync");
+        const [repo, ks] = parseAllDocuments(sync.inputs.files["clusters/dev/flux-system/gotk-sync.yaml"]).map((d) => d.toJS());
+        assert.strictEqual(repo.kind, "GitRepository");
+        assert.strictEqual(repo.spec.ref.branch, "main");
+        assert.strictEqual(repo.spec.interval, "1m0s");
+        assert.strictEqual(ks.spec.path, "./clusters/dev");
+        assert.strictEqual(ks.spec.prune, true);
+        assert.strictEqual(ks.spec.interval, "10m0s");
+        assert.deepStrictEqual(ks.spec.sourceRef, { kind: "GitRepository", name: "flux-system" });
+    });
+
+    it("chains infrastructure-releases -> infrastructure-manifests -> apps through dependsOn", () => {
+        const sync = mocks.one(FLEET_SYNC, "dev-fleet-sync");
+        const infra = parseAllDocuments(sync.inputs.files["clusters/dev/infrastructure.yaml"]).map((d) => d.toJS());
+        const apps = parse(sync.inputs.files["clusters/dev/apps.yaml"]);
+        const byName = Object.fromEntries([...infra, apps].map((k: any) => [k.metadata.name, k]));
+        assert.strictEqual(byName["infrastructure-releases"].spec.dependsOn, undefined);
+        assert.deepStrictEqual(byName["infrastructure-manifests"].spec.dependsOn, [{ name: "infrastructure-releases" }]);
+        assert.deepStrictEqual(byName["apps"].spec.dependsOn, [{ name: "infrastructure-manifests" }]);
+        for (const k of Object.values(byName) as any[]) {
+            assert.strictEqual(k.spec.prune, true);
+            assert.strictEqual(k.spec.postBuild.substitute.cluster_env, "dev");
+        }
+        assert.strictEqual(byName["apps"].spec.path, "./apps/dev");
+    });
+
+    it("declares typed Flux components whose manifests match the files in Git", () => {
+        const sync = mocks.one(FLEET_SYNC, "dev-fleet-sync");
+        const hr = mocks.one("gitops:flux:HelmSource", "metrics-server");
+        assert.ok(hr);
+        const repoFile = parse(sync.inputs.files["infrastructure/base/_sources/metrics-server/helmrepository.yaml"]);
+        assert.strictEqual(repoFile.kind, "HelmRepository");
+        assert.strictEqual(repoFile.spec.url, "https://kubernetes-sigs.github.io/metrics-server/");
+    });
+
+    it("keeps the kubeconfig secret", async () => {
+        assert.strictEqual(await pulumi.isSecret(exp.kubeconfig), true);
+    });
+
+    it("generates no deploy key for a repository Flux pulls over http", () => {
+        assert.strictEqual(mocks.byType(DEPLOY_KEY).length, 0);
+    });
+});
+
+describe("program: prod stack (AKS, GitHub fleet repo)", function () {
+    let mocks: RecordingMocks;
+    let exp: Record<string, any>;
+    before(async () => {
+        const config = { ...stackFileConfig("prod"), "gitops:githubToken": "ghp_fake_for_tests" };
+        ({ mocks, exports: exp } = await runProgram("prod", config, ["gitops:githubToken"]));
+        await promiseOf(exp.fleetCommit);
+        await settle();
+    });
+
+    it("creates a resource group and an AKS cluster with a system pool", () => {
+        const rg = mocks.one("azure-native:resources:ResourceGroup", "prod-cluster-rg");
+        assert.strictEqual(rg.inputs.location, "westeurope");
+        assert.strictEqual(rg.inputs.resourceGroupName, "gitops-prod-rg");
+        const mc = mocks.one("azure-native:containerservice:ManagedCluster", "prod-cluster");
+        assert.strictEqual(mc.inputs.resourceName, "gitops-prod");
+        assert.strictEqual(mc.inputs.kubernetesVersion, "1.33");
+        assert.deepStrictEqual(
+            mc.inputs.agentPoolProfiles.map((p: any) => [p.name, p.mode, p.count, p.vmSize]),
+            [["system", "System", 3, "Standard_D4s_v5"]],
+        );
+        assert.strictEqual(mc.inputs.identity.type, "SystemAssigned");
+        assert.ok(mocks.calls.some((c) => c.token === "azure-native:containerservice:listManagedClusterUserCredentials"));
+        assert.strictEqual(mocks.parent("azure-native:containerservice:ManagedCluster", "prod-cluster"), "gitops:cluster:AksCluster");
+        assert.strictEqual(mocks.parent("pulumi:providers:kubernetes", "prod-cluster-k8s"), "gitops:cluster:AksCluster");
+    });
+
+    it("registers the GitHub repository, a read-only deploy key and branch protection, all through the GitHub provider", () => {
+        const provider = mocks.one("pulumi:providers:github", "prod-fleet-github");
+        assert.strictEqual(provider.inputs.owner, "gitops-platform");
+        const repo = mocks.one("github:index/repository:Repository", "prod-fleet");
+        assert.strictEqual(repo.inputs.name, "fleet");
+        assert.strictEqual(repo.inputs.visibility, "private");
+        const key = mocks.one("github:index/repositoryDeployKey:RepositoryDeployKey", "prod-fleet-deploy-key");
+        assert.strictEqual(key.inputs.readOnly, true, "prod has no image automation, so the key is read-only");
+        assert.strictEqual(unwrap(key.inputs.key), "ssh-ed25519 AAAAmock flux");
+        const prot = mocks.one("github:index/branchProtection:BranchProtection", "prod-fleet-protect-main");
+        assert.strictEqual(prot.inputs.pattern, "main");
+        assert.strictEqual(prot.inputs.repositoryId, "R_prod-fleet");
+        for (const r of [repo, key, prot]) {
+            assert.strictEqual(r.provider, `${mocks.urn("pulumi:providers:github", "prod-fleet-github")}::prod-fleet-github-id`, `${r.name} uses ${r.provider}`);
+            assert.strictEqual(mocks.parent(r.type, r.name), "gitops:github:FleetRepository");
+        }
+    });
+
+    it("generates a deploy key and puts the private key only in a secret Secret for the cluster", async () => {
+        const key = mocks.byType(DEPLOY_KEY);
+        assert.strictEqual(key.length, 1);
+        const sync = mocks.one(FLEET_SYNC, "prod-fleet-sync");
+        assert.ok(isSecretInput(sync.inputs.secrets), "the deploy key Secret reaches FleetSync as a secret");
+        assert.ok(isSecretInput(sync.inputs.kubeconfig), "the kubeconfig reaches FleetSync as a secret");
+        const secrets = unwrap<any[]>(sync.inputs.secrets);
+        assert.strictEqual(secrets.length, 1);
+        assert.strictEqual(secrets[0].kind, "Secret");
+        assert.strictEqual(secrets[0].metadata.name, "flux-system");
+        assert.match(secrets[0].stringData.identity, /OPENSSH PRIVATE KEY/);
+        assert.match(secrets[0].stringData.known_hosts, /^github\.com ssh-ed25519 /);
+        // The key never reaches Git.
+        for (const [p, content] of Object.entries(sync.inputs.files as Record<string, string>)) {
+            assert.ok(!content.includes("PRIVATE KEY"), `${p} holds key material`);
+        }
+        const gotkSync = parseAllDocuments(sync.inputs.files["clusters/prod/flux-system/gotk-sync.yaml"]).map((d) => d.toJS());
+        assert.deepStrictEqual(gotkSync[0].spec.secretRef, { name: "flux-system" });
+        assert.strictEqual(gotkSync[0].spec.url, "ssh://git@github.com/gitops-platform/fleet.git");
+        assert.strictEqual(await pulumi.isSecret(exp.kubeconfig), true);
+    });
+
+    it("passes the GitHub token to the provider as a secret, never in plain text", async () => {
+        const provider = mocks.one("pulumi:providers:github", "prod-fleet-github");
+        assert.ok(isSecretInput(provider.inputs.token), "the token reaches the provider as a secret");
+        assert.strictEqual(unwrap(provider.inputs.token), "ghp_fake_for_tests");
+        for (const [k, v] of Object.entries(exp)) {
+            if (pulumi.Output.isInstance(v) && !(await pulumi.isSecret(v))) {
+                const value = await promiseOf(v as pulumi.Output<unknown>);
+                assert.ok(!JSON.stringify(value ?? "").includes("ghp_fake_for_tests"), `export ${k} leaks the token`);
+            }
+        }
+    });
+});
+
+describe("program: bad config fails before any resource is registered", function () {
+    async function failing(stack: string, config: Record<string, string>, secretKeys: string[] = []): Promise<{ error: Error; mocks: RecordingMocks }> {
+        let error: Error | undefined;
+        let mocks: RecordingMocks | undefined;
+        try {
+            ({ mocks } = await runProgram(stack, config, secretKeys));
+        } catch (e) {
+            error = e as Error;
+        }
+        assert.ok(error, "the program should have thrown");
+        return { error, mocks: mocks ?? new RecordingMocks() };
+    }
+
+    it("names the key and the expected shape for an unknown cluster kind", async () => {
+        const config = { ...stackFileConfig("dev"), "gitops:cluster": JSON.stringify({ kind: "eks" }) };
+        const { error, mocks } = await failing("dev", config);
+        assert.match(error.message, /gitops:cluster\.kind must be one of k3d, kind, aks, existing, none; got "eks"/);
+        assert.match(error.message, /Pulumi\.dev\.yaml/);
+        assert.strictEqual(mocks.resources.length, 0, "no resource may be registered");
+    });
+
+    it("refuses a token set in plain text and says how to set it", async () => {
+        const config = { ...stackFileConfig("prod"), "gitops:githubToken": "ghp_plain" };
+        const { error } = await failing("prod", config, []);
+        assert.match(error.message, /gitops:githubToken holds a secret in plain text.*pulumi config set --secret gitops:githubToken/);
+        assert.ok(!error.message.includes("ghp_plain"), "the message must not echo the secret");
+    });
+
+    it("lists every problem at once", async () => {
+        const config = {
+            ...stackFileConfig("dev"),
+            "gitops:flux": JSON.stringify({ interval: "soon" }),
+            "gitops:releases": JSON.stringify([{ name: "x", chart: "x", version: "1.0.0", source: "nope" }]),
+        };
+        const { error } = await failing("dev", config);
+        assert.match(error.message, /gitops:flux\.interval must be a Go duration/);
+        assert.match(error.message, /gitops:releases\[0\]\.source names "nope", which is not a helm source/);
+    });
+});
+
+export type { Recorded };
