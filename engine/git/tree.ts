@@ -90,6 +90,9 @@ function clean(s: string): string {
 /** `git merge-tree --write-tree`: the merged tree, or the paths in conflict. */
 export async function mergeTrees(r: Remote, ours: string, theirs: string): Promise<{ tree: string; conflicts: string[] }> {
     const res = await r.git(["merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", ours, theirs], { allowFail: true });
+    if (res.code === 129 || /usage: git merge-tree/i.test(res.stderr)) {
+        throw new GitopsError("git", "merging needs git 2.38 or newer (git merge-tree --write-tree)", "upgrade git");
+    }
     if (res.code > 1) throw new GitopsError(r.repo.display, `git merge-tree failed: ${res.stderr.trim()}`);
     const parts = res.stdout.split("\0");
     const tree = parts[0];
