@@ -5,7 +5,8 @@
  * quoting, order and Flux image-policy markers are kept byte for byte).
  *
  * Pin keys:
- *   image:<name>             kustomize `images[]` entry (newTag, digest) and container `image:` fields
+ *   image:<name>             kustomize `images[]` / Flux Kustomization `spec.images[]` entry (newTag,
+ *                            digest) and container `image:` fields
  *   helmrelease:<name>       HelmRelease spec.chart.spec.version
  *   ocirepository:<name>     OCIRepository spec.ref.tag
  */
@@ -95,8 +96,11 @@ export function pinSites(filePath: string, text: string): PinSite[] {
         const kind = String(root.get("kind") ?? "");
         const apiVersion = String(root.get("apiVersion") ?? "");
         const name = String((root.get("metadata") as YAMLMap | undefined)?.get?.("name") ?? "");
-        if (kind === "Kustomization" && (apiVersion.startsWith("kustomize.config.k8s.io") || !apiVersion) || (!kind && /(^|\/)kustomization\.ya?ml$/.test(filePath))) {
-            const images = root.get("images");
+        const kustomizeFile = kind === "Kustomization" && (apiVersion.startsWith("kustomize.config.k8s.io") || !apiVersion) || (!kind && /(^|\/)kustomization\.ya?ml$/.test(filePath));
+        const fluxKustomization = kind === "Kustomization" && apiVersion.startsWith("kustomize.toolkit.fluxcd.io");
+        if (kustomizeFile || fluxKustomization) {
+            // kustomize's top-level images, or a Flux Kustomization's spec.images (same shape)
+            const images = kustomizeFile ? root.get("images") : doc.getIn(["spec", "images"]);
             if (isSeq(images)) {
                 for (const item of images.items) {
                     if (!isMap(item)) continue;

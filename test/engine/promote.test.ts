@@ -320,6 +320,15 @@ describe("engine/promote", () => {
             assert.deepStrictEqual(parseTrailers("Promoted-From: dev@abc"), {});
         });
 
+        it("reads a Flux Kustomization's spec.images like kustomize's images", () => {
+            const flux = (tag: string) =>
+                `apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\nspec:\n  images:\n    - name: app\n      newTag: ${tag}\n`;
+            const pins = extractPins({ "dev/apps.yaml": flux("2.0.0") });
+            assert.deepStrictEqual([...pins.keys()], ["image:app#tag"]);
+            const out = applyPins(pins, { "test/apps.yaml": flux("1.0.0") });
+            assert.strictEqual(out.files["test/apps.yaml"], flux("2.0.0"));
+        });
+
         it("reports invalid YAML with file:line", () => {
             assert.throws(() => extractPins({ "bad.yaml": "a: 1\nb: [\n" }), isGitopsError(/invalid YAML/, /^bad\.yaml:\d+$/));
         });
