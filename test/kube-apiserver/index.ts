@@ -20,6 +20,7 @@ import { apiVersionOf, openApiV3Doc, openApiV3Index, ResourceType } from "./regi
 import { ApiError, noSuchResource, notFound, Store, Watcher, WriteOptions } from "./store";
 import { toTable, wantsTable } from "./table";
 import { Controllers } from "./controllers";
+import { decodeProtobuf } from "./protobuf";
 
 export type FaultKind = "429" | "500" | "reset" | { delayMs: number };
 
@@ -131,8 +132,24 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
             }
             await new Promise((r) => setTimeout(r, (rule.kind as { delayMs: number }).delayMs));
         }
-        const body = await readBody(req);
+        const raw = await readBody(req);
+        let body = raw.toString("utf8");
         try {
+            if (contentType?.includes("protobuf")) {
+                // Typed clients (kubectl create ns/cm/secret/sa) send protobuf and do not fall back.
+                let decoded: any;
+                try {
+                    decoded = decodeProtobuf(raw);
+                } catch (e) {
+                    throw new ApiError(400, "BadRequest", `the body of the request could not be decoded: ${(e as Error).message}`);
+                }
+                if (!decoded) throw new ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
+                body = JSON.stringify(decoded);
+                req.headers["content-type"] = JSON_TYPE;
+            }
+            if (contentType?.includes("cbor")) {
+                throw new ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
+            }
             route(req, res, u, method, body);
         } catch (e) {
             if (e instanceof ApiError) send(res, e.code, e.status());
@@ -285,6 +302,7 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
         const filter = store.filter(q.get("labelSelector") ?? undefined, q.get("fieldSelector") ?? undefined);
         const rvParam = q.get("resourceVersion");
         res.writeHead(200, { "Content-Type": JSON_TYPE, "Transfer-Encoding": "chunked", "Cache-Control": "no-cache, private" });
+        res.flushHeaders(); // clients wait for the headers before they count the watch as open
         const line = (type: string, object: any) => {
             const rendered = object.kind === "Status" ? object : { ...clone(object), apiVersion: apiVersionOf(t) };
             res.write(JSON.stringify({ type, object: table && object.kind !== "Status" ? toTable(t, [rendered], includeObject, rendered.metadata.resourceVersion) : rendered }) + "\n");
@@ -365,11 +383,11 @@ function send(res: http.ServerResponse, code: number, body: unknown, contentType
     res.end(text);
 }
 
-function readBody(req: http.IncomingMessage): Promise<string> {
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
     return new Promise((resolve, reject) => {
         const chunks: Buffer[] = [];
         req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+        req.on("end", () => resolve(Buffer.concat(chunks)));
         req.on("error", reject);
     });
 }

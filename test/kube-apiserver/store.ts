@@ -776,6 +776,11 @@ function defaults(t: ResourceType, o: any, old: any | undefined, store: Store): 
             break;
         case "Secret":
             o.type ??= old?.type ?? "Opaque";
+            if (o.stringData) {
+                o.data = { ...(o.data ?? {}) };
+                for (const [k, v] of Object.entries(o.stringData)) o.data[k] = Buffer.from(String(v)).toString("base64");
+                delete o.stringData;
+            }
             break;
         case "Service": {
             const spec = (o.spec ??= {});
