@@ -15,7 +15,7 @@ interface LocalClusterState extends LocalClusterSpec {
 }
 
 /** The dynamic provider. It captures nothing: engine code is loaded inside each method. */
-const localClusterProvider: pulumi.dynamic.ResourceProvider = {
+export const localClusterProvider: pulumi.dynamic.ResourceProvider = {
     async check(_olds: unknown, news: LocalClusterSpec) {
         const failures: pulumi.dynamic.CheckFailure[] = [];
         if (!/^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$/.test(news.name ?? "")) failures.push({ property: "name", reason: `cluster name ${JSON.stringify(news.name)} must be a DNS label of at most 32 characters` });

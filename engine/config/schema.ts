@@ -769,7 +769,7 @@ function readApp(n: Node, delivery: DeliveryConfig): AppConfig {
     return {
         name,
         namespace: n.at("namespace").string(name, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
-        image: n.at("image").string(undefined, { pattern: /^[a-z0-9]+([._\-/:][a-z0-9]+)*$/, patternText: 'an image repository without a tag, such as "ghcr.io/acme/app"' }),
+        image: n.at("image").string(undefined, { pattern: /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/, patternText: 'an image repository without a tag, such as "ghcr.io/acme/app"' }),
         tag: n.at("tag").string(undefined, { pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, patternText: "an image tag" }),
         port: n.at("port").int(8080, 1, 65535),
         replicas: n.at("replicas").int(1, 0, 1000),
