@@ -67,7 +67,13 @@ function jsYamlLoader(): Loader | undefined {
 const yamlLoader: Loader = {
     name: "yaml",
     parse(text, is11) {
-        const doc = YAML.parseDocument(text, { version: is11 ? "1.1" : "1.2", merge: true, prettyErrors: false });
+        const doc = YAML.parseDocument(text, {
+            version: is11 ? "1.1" : "1.2",
+            merge: true,
+            prettyErrors: false,
+            // go-yaml v2 leaves timestamps (and binary, sets, ...) as plain strings.
+            customTags: is11 ? (tags) => tags.filter((t) => typeof t === "string" || t.tag === "tag:yaml.org,2002:merge" || !/timestamp|binary|omap|pairs|set$/.test(t.tag)) : undefined,
+        });
         if (doc.errors.length > 0) {
             const e = doc.errors[0];
             const pos = e.pos?.[0];

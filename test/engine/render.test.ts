@@ -300,6 +300,29 @@ describe("render: substituteVariables on documents", () => {
         assert.strictEqual((substituteVariables([doc], undefined)[0].object as any).data.a, "yes");
         assert.strictEqual((substituteVariables([doc], { x: "1" })[0].object as any).data.a, true);
     });
+    it("both loaders read YAML 1.1 the same way (bools, octal; timestamps stay strings)", () => {
+        const doc = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: on\n  b: 0755\n  c: 2024-01-01\n  d: '3'\n";
+        const prev = yamlLoaderName() as "js-yaml" | "yaml";
+        try {
+            for (const loader of ["yaml", "js-yaml"] as const) {
+                try {
+                    useYamlLoader(loader);
+                } catch {
+                    continue; // js-yaml not installed
+                }
+                const data = (substituteVariables([doc], { x: "1" })[0].object as any).data;
+                assert.deepStrictEqual(data, { a: true, b: 493, c: "2024-01-01", d: "3" }, loader);
+            }
+        } finally {
+            useYamlLoader(prev);
+        }
+    });
+    it("a missing kustomize binary is an error naming it", async () => {
+        await rejects(renderPath(FIX, "overlay/prod", { kustomizeBin: "/nonexistent/kubectl" }), (e) => {
+            assert.strictEqual(e.where, "/nonexistent/kubectl");
+            assert.match(e.message, /not found/);
+        });
+    });
     it("a malformed ${ is an error naming the object and line", () => {
         const doc = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: n\ndata:\n  a: ${oops\n";
         assert.throws(
