@@ -34,6 +34,8 @@ export interface SyncFilesOptions {
     dryRun?: boolean;
     /** create the branch (from the default branch, or as an orphan in an empty repo) if missing */
     createBranch?: boolean;
+    /** With createBranch: the branch to start a missing branch from (default: the remote's default branch). */
+    baseBranch?: string;
     /** non-fast-forward retries, default 5 */
     maxRetries?: number;
     /** Test seam: runs after a commit is built and before it is pushed. */
@@ -110,9 +112,18 @@ export async function syncFiles(opts: SyncFilesOptions): Promise<SyncFilesResult
             if (!opts.createBranch) {
                 throw new GitopsError(where, `branch '${branch}' does not exist`, "create it first or pass createBranch: true");
             }
-            // From the default branch (ls-remote's HEAD line carries its sha), or an orphan.
-            parent = remote.head ? (remote.refs.get(`refs/heads/${remote.head}`) ?? remote.refs.get("HEAD") ?? null) : null;
-            if (parent && !(await r.hasCommit(parent))) await r.fetchBranches([remote.head!], "shallow");
+            let from = remote.head;
+            if (opts.baseBranch) {
+                // From the named base branch, which must exist.
+                from = checkBranchName(opts.baseBranch, "baseBranch");
+                const b = await r.lsRemote([`refs/heads/${from}`]);
+                parent = b.refs.get(`refs/heads/${from}`) ?? null;
+                if (!parent) throw new GitopsError(`${r.repo.display}#${from}`, `base branch '${from}' does not exist`, "pass an existing baseBranch or omit it to start from the default branch");
+            } else {
+                // From the default branch (ls-remote's HEAD line carries its sha), or an orphan.
+                parent = remote.head ? (remote.refs.get(`refs/heads/${remote.head}`) ?? remote.refs.get("HEAD") ?? null) : null;
+            }
+            if (parent && !(await r.hasCommit(parent))) await r.fetchBranches([from!], "shallow");
         }
 
         // 2. The plan, relative to the head we started from (base0).

@@ -187,6 +187,12 @@ describe("engine/git", () => {
             assert.strictEqual(r.previous, null);
             assert.deepStrictEqual(t.files(remote, "dev"), ["README.md", "clusters/dev/a.yaml"]);
             assert.strictEqual(git(["rev-parse", "dev^"], remote).trim(), t.head(remote, "main"));
+            // from a named base branch
+            t.commit(remote, "staging", { "staging.txt": "s\n" }, "staging", "main");
+            const b = await syncFiles(opts(remote, { "clusters/dev/b.yaml": "b\n" }, { branch: "auto", createBranch: true, baseBranch: "staging" }));
+            assert.strictEqual(git(["rev-parse", "auto^"], remote).trim(), t.head(remote, "staging"));
+            assert.deepStrictEqual(b.changes, [{ path: "clusters/dev/b.yaml", action: "created" }]);
+            await assert.rejects(syncFiles(opts(remote, { "a.yaml": "a\n" }, { branch: "x", createBranch: true, baseBranch: "nope" })), /base branch 'nope' does not exist/);
 
             const fresh = await ensureBareRepo(path.join(t.root, "embedded", "fleet.git"));
             const o = await syncFiles(opts(fresh, { "clusters/dev/a.yaml": "a\n" }, { createBranch: true }));
