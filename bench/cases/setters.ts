@@ -138,7 +138,7 @@ function main(): void {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), "bench-setters-"));
     try {
         const peerBin = process.env.SETTERS_NO_PEER ? undefined : buildPeer(work);
-        const small = run(2000, work, peerBin);
+        const small = run(2000, work, peerBin, 5);
         report("setters-2000-files", small.ours, small.peer);
         const large = run(10000, work, peerBin, 2);
         report("setters-10000-files", large.ours, large.peer);

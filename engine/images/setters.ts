@@ -31,6 +31,12 @@
  * - A marker on a block scalar (`|`, `>`) or an empty value is reported and left unchanged (Flux
  *   rewrites the block).
  * - A `:digest` marker whose policy has no digest is reported and left unchanged.
+ * - Screening goes one level further than Flux's: within a file, only the documents that contain
+ *   the token are parsed. So a malformed document *without* markers does not stop the marked
+ *   documents of the same file from being updated (Flux would skip the whole file); a malformed
+ *   document with a marker still skips the whole file, reported with file:line.
+ * - Flux loses the file of the items of a `kind: List` file (kyaml unwraps them without their
+ *   path annotation); we keep the file and identify each item as its own object.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -321,6 +327,31 @@ function readMarker(comment: string): MarkerRead {
     return { setter };
 }
 
+const DOC_MARKER = /^(?:---|\.\.\.)(?=[ \t\r\n]|$)/gm;
+const DIRECTIVE = /^%/m;
+const CONTENT_LINE = /^(?![ \t]*(?:#|$))(?!(?:---|\.\.\.)(?:[ \t\r\n]|$)[ \t]*(?:#.*)?$)/m;
+
+/**
+ * Splits a file into document chunks at document marker lines (`---`, `...` at column 0, which
+ * YAML forbids inside any content, so the split is exact), noting which chunks contain the
+ * screening token and which hold any content. A file with directives (`%YAML`, `%TAG`) is one
+ * chunk, since directives belong to the document after them.
+ */
+function documentChunks(text: string): Array<{ start: number; end: number; marked: boolean; content: boolean }> {
+    const cuts = [0];
+    if (!DIRECTIVE.test(text)) {
+        DOC_MARKER.lastIndex = 0;
+        for (let m = DOC_MARKER.exec(text); m; m = DOC_MARKER.exec(text)) if (m.index > 0) cuts.push(m.index);
+    }
+    cuts.push(text.length);
+    const out = [];
+    for (let i = 0; i + 1 < cuts.length; i++) {
+        const chunk = text.slice(cuts[i], cuts[i + 1]);
+        out.push({ start: cuts[i], end: cuts[i + 1], marked: chunk.includes(SCREENING_TOKEN), content: CONTENT_LINE.test(chunk) });
+    }
+    return out;
+}
+
 interface Edit {
     start: number;
     end: number;
@@ -356,23 +387,31 @@ export function applySettersToText(
     const changes: SetterChange[] = [];
     const problems: SetterProblem[] = [];
     const lines = new Lines(text);
-    // kyaml reads documents after normalising CRLF; the yaml package handles both.
-    const docs = YAML.parseAllDocuments(text, { keepSourceTokens: false, prettyErrors: true });
-    const docList = Array.isArray(docs) ? docs : [docs];
-    for (const d of docList) {
-        if (d.errors.length > 0) {
-            const e = d.errors[0];
-            const line = e.linePos?.[0]?.line ?? lines.lineOf(e.pos[0]);
-            const msg = e.message.split("\n")[0];
-            problems.push({ kind: "unparsable", where: `${file}:${line}`, message: `not valid YAML, file skipped: ${msg}` });
-            return { text, changes: [], problems };
+    // Only the documents that contain the token are parsed (see documentChunks). The failsafe
+    // schema keeps every scalar a string: no tag resolution work; we only need the structure,
+    // the source ranges and the errors.
+    const chunks = documentChunks(text);
+    const parsed: Array<{ base: number; doc: YAML.Document.Parsed }> = [];
+    for (const c of chunks) {
+        if (!c.marked) continue;
+        const docs = YAML.parseAllDocuments(text.slice(c.start, c.end), { schema: "failsafe" });
+        for (const d of Array.isArray(docs) ? docs : [docs]) {
+            if (d.errors.length > 0) {
+                const e = d.errors[0];
+                const msg = e.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+                problems.push({ kind: "unparsable", where: `${file}:${lines.lineOf(c.start + e.pos[0])}`, message: `not valid YAML, file skipped: ${msg}` });
+                return { text, changes: [], problems };
+            }
+            parsed.push({ base: c.start, doc: d });
         }
     }
+    const singleDocument = chunks.filter((c) => c.content).length === 1;
     const edits: Edit[] = [];
 
+    let base = 0;
     const visitScalar = (node: YAML.Scalar, object: ObjectId) => {
-        const range = node.range;
-        if (!range) return;
+        if (!node.range) return;
+        const range = [base + node.range[0], base + node.range[1]];
         const block = node.type === "BLOCK_LITERAL" || node.type === "BLOCK_FOLDED";
         // A block scalar's line comment sits on its header line (`key: | # comment`).
         const comment = (block ? blockHeaderComment(text, range[0]) : lineCommentAfter(text, range[1])) || headCommentBefore(text, range[0]);
@@ -435,12 +474,13 @@ export function applySettersToText(
         }
     };
 
-    for (const d of docList) {
-        const root = d.contents;
+    for (const { base: b, doc } of parsed) {
+        base = b;
+        const root = doc.contents;
         if (YAML.isScalar(root)) continue;
         const id = objectIdOf(root);
         // kyaml unwraps a lone `kind: List` document into its items: each item is its own object.
-        if (docList.length === 1 && id.kind === "List" && YAML.isMap(root) && YAML.isSeq(root.get("items", true))) {
+        if (singleDocument && id.kind === "List" && YAML.isMap(root) && YAML.isSeq(root.get("items", true))) {
             for (const pair of root.items) {
                 if (YAML.isScalar(pair.key) && pair.key.value === "items" && YAML.isSeq(pair.value)) {
                     for (const item of pair.value.items) {
@@ -468,6 +508,33 @@ export function applySettersToText(
 
 // ---------------------------------------------------------------------------------------------
 // A tree
+
+let scratch = Buffer.allocUnsafe(1 << 16);
+
+/**
+ * The file's bytes when they contain `token`, else undefined. Reads into a reused buffer, so the
+ * 90% of files without a marker cost no allocation.
+ */
+function readIfContains(file: string, token: Buffer): Buffer | undefined {
+    const fd = fs.openSync(file, "r");
+    try {
+        let len = 0;
+        for (;;) {
+            if (len === scratch.length) {
+                const bigger = Buffer.allocUnsafe(scratch.length * 2);
+                scratch.copy(bigger, 0, 0, len);
+                scratch = bigger;
+            }
+            const n = fs.readSync(fd, scratch, len, scratch.length - len, null);
+            if (n === 0) break;
+            len += n;
+        }
+        const view = scratch.subarray(0, len);
+        return view.indexOf(token) >= 0 ? Buffer.from(view) : undefined;
+    } finally {
+        fs.closeSync(fd);
+    }
+}
 
 export interface UpdateOptions {
     /** Write changed files in place (default true). With false the result still has the new contents. */
@@ -520,11 +587,12 @@ export function updateWithSetters(
     let screened = 0;
     for (const rel of files) {
         const abs = path.join(base, rel);
-        const buf = fs.readFileSync(abs);
-        if (buf.indexOf(TOKEN_BYTES) < 0) continue; // fast byte screen before any decode or parse
+        const buf = readIfContains(abs, TOKEN_BYTES); // fast byte screen before any decode or parse
+        if (!buf) continue;
         screened++;
         const text = buf.toString("utf8");
-        if (!Buffer.from(text, "utf8").equals(buf)) {
+        // Invalid UTF-8 decodes to U+FFFD; only then is the (costlier) round-trip check needed.
+        if (text.includes("\uFFFD") && !Buffer.from(text, "utf8").equals(buf)) {
             problems.push({ kind: "not-utf8", where: rel, message: "file has a marker but is not valid UTF-8; skipped" });
             continue;
         }

@@ -225,6 +225,22 @@ describe("engine/images setters", () => {
             assert.strictEqual(r.text, text.replace("g: x", "g: v2"));
         });
 
+        it("parses only marked documents: a broken unmarked document does not block the marked one", () => {
+            const text = '---\nkind: A\nmetadata: {name: a}\nimage: x # {"$imagepolicy": "ns:p:tag"}\n---\nkind: B\nbroken: [x\n...\n';
+            const r = applySettersToText("docs.yaml", text, policyIndex(policies));
+            assert.deepStrictEqual(r.problems, []);
+            assert.strictEqual(r.text, text.replace("image: x", "image: v2"));
+            assert.deepStrictEqual(r.changes.map((c) => `${c.object.kind}/${c.object.name}:${c.line}`), ["A/a:4"]);
+            // A broken document that has a marker skips the whole file, with its line.
+            const bad = 'kind: A\nimage: x # {"$imagepolicy": "ns:p:tag"}\n---\nkind: B\nimage: x # {"$imagepolicy": "ns:p:tag"}\nbroken: [x\n';
+            const r2 = applySettersToText("bad.yaml", bad, policyIndex(policies));
+            assert.strictEqual(r2.text, bad);
+            assert.deepStrictEqual(r2.problems.map((p) => `${p.kind} ${p.where}`), ["unparsable bad.yaml:7"]);
+            // A lone List document after a leading '---' is still unwrapped into its items.
+            const list = '---\napiVersion: v1\nkind: List\nitems:\n- kind: Pod\n  metadata: {name: p}\n  image: x # {"$imagepolicy": "ns:p:tag"}\n';
+            assert.deepStrictEqual(applySettersToText("l.yaml", list, policyIndex(policies)).changes.map((c) => c.object.kind), ["Pod"]);
+        });
+
         it("leaves :digest markers alone when the policy reflects no digest, and block scalars", () => {
             const text = 'a: x # {"$imagepolicy": "ns:p:digest"}\nb: | # {"$imagepolicy": "ns:p"}\n  old\nc: x # {"$imagepolicy": "ns:p"}\n';
             const r = applySettersToText("d.yaml", text, policyIndex([policy("ns", "p", "foo:v3")]));
