@@ -551,37 +551,62 @@ export function compileGoRegexp(pattern: string): GoRegexp {
  * malformed reference (`$`, `${`, `${x`) is copied as a literal `$`.
  */
 export function expandTemplate(re: GoRegexp, template: string, match: RegExpExecArray): string {
-    let out = "";
+    return compileTemplate(re, template)(match);
+}
+
+/** Pre-parses an Expand template once; the returned function expands it for one match. */
+export function compileTemplate(re: GoRegexp, template: string): (match: RegExpExecArray) => string {
+    // Pieces: a literal string, or a list of candidate group indexes (the first that participated wins).
+    const pieces: Array<string | number[]> = [];
     let t = template;
+    let lit = "";
     for (;;) {
         const d = t.indexOf("$");
         if (d < 0) break;
-        out += t.slice(0, d);
+        lit += t.slice(0, d);
         t = t.slice(d + 1);
         if (t.startsWith("$")) {
-            out += "$";
+            lit += "$";
             t = t.slice(1);
             continue;
         }
         const ex = extractName(t);
         if (!ex) {
-            out += "$";
+            lit += "$";
             continue;
         }
         t = ex.rest;
-        if (ex.num >= 0) {
-            if (ex.num < match.length && match[ex.num] !== undefined) out += match[ex.num];
-        } else {
+        if (lit) pieces.push(lit);
+        lit = "";
+        if (ex.num >= 0) pieces.push(ex.num < re.names.length ? [ex.num] : []);
+        else {
             // Go allows duplicate names; the first participating group of that name is used.
-            for (let i = 1; i < re.names.length; i++) {
-                if (re.names[i] === ex.name && match[i] !== undefined) {
-                    out += match[i];
-                    break;
+            const idx: number[] = [];
+            for (let i = 1; i < re.names.length; i++) if (re.names[i] === ex.name) idx.push(i);
+            pieces.push(idx);
+        }
+    }
+    lit += t;
+    if (lit) pieces.push(lit);
+    if (pieces.length === 1 && Array.isArray(pieces[0]) && pieces[0].length === 1) {
+        const g = pieces[0][0];
+        return (m) => m[g] ?? "";
+    }
+    return (m) => {
+        let out = "";
+        for (const p of pieces) {
+            if (typeof p === "string") out += p;
+            else {
+                for (const i of p) {
+                    if (m[i] !== undefined) {
+                        out += m[i];
+                        break;
+                    }
                 }
             }
         }
-    }
-    return out + t;
+        return out;
+    };
 }
 
 function extractName(s: string): { name: string; num: number; rest: string } | undefined {

@@ -12,7 +12,7 @@
  */
 import { GitopsError } from "../errors";
 import type { ImagePolicyChoice, TagFilter } from "../flux/api";
-import { compileGoRegexp, expandTemplate, GoRegexp, GoRegexpError } from "./goregexp";
+import { compileGoRegexp, compileTemplate, GoRegexp, GoRegexpError } from "./goregexp";
 import { Constraints, compareVersions, parseVersion, SemverError, Version } from "./semver";
 
 export type { ImagePolicyChoice, TagFilter };
@@ -33,8 +33,10 @@ export interface CompiledPolicy {
 interface Picker {
     kind: CompiledPolicy["kind"];
     where: string;
-    /** Returns the index of the chosen value in `values`, or -1 when none qualifies. */
+    /** Returns the index of the chosen value in `values` (unique), or -1 when none qualifies. */
     pick(values: readonly string[]): number;
+    /** As pick, over values that may repeat (Flux de-duplicates them): -2 asks for the de-duplicated run. */
+    pickAll(values: readonly string[]): number;
     noneMessage(count: number): string;
 }
 
@@ -63,18 +65,33 @@ export function compilePolicy(policy: ImagePolicyChoice | undefined, filter?: Ta
                 if (i < 0) throw new GitopsError(picker.where, picker.noneMessage(tags.length));
                 return tags[i];
             }
-            const { values, originals } = f.apply(tags);
-            if (values.length === 0) {
+            const { keys, originals } = f.apply(tags);
+            if (keys.length === 0) {
                 throw new GitopsError(
                     at(opts, "filterTags.pattern"),
                     `none of the ${tags.length} tags matches ${JSON.stringify(filter!.pattern ?? "")}`,
                     "check the pattern against the tags in the registry",
                 );
             }
-            const i = picker.pick(values);
-            if (i < 0) {
-                throw new GitopsError(picker.where, `${picker.noneMessage(values.length)} (after filterTags kept ${values.length} of ${tags.length} tags)`);
+            // Flux puts the (extracted) keys in a map: unique keys, each mapped to the LAST tag
+            // that produced it. Picking over all occurrences gives the same key for semver and
+            // alphabetical (ties keep the first occurrence); numerical asks for the exact
+            // de-duplicated run when ties or NaN make the order matter (-2).
+            let i = picker.pickAll(keys);
+            let unique = keys.length;
+            if (i === -2) {
+                const map = new Map<string, string>();
+                for (let k = 0; k < keys.length; k++) map.set(keys[k], originals[k]);
+                const uk = [...map.keys()];
+                unique = uk.length;
+                i = picker.pick(uk);
+                if (i >= 0) return map.get(uk[i])!;
             }
+            if (i < 0) {
+                throw new GitopsError(picker.where, `${picker.noneMessage(unique)} (after filterTags kept ${unique} of ${tags.length} tags)`);
+            }
+            const key = keys[i];
+            for (let j = keys.length - 1; j >= i; j--) if (keys[j] === key) return originals[j];
             return originals[i];
         },
     };
@@ -88,7 +105,8 @@ export function selectTag(policy: ImagePolicyChoice, filter: TagFilter | undefin
 // ---------------------------------------------------------------------------------------------
 
 interface CompiledFilter {
-    apply(tags: readonly string[]): { values: string[]; originals: string[] };
+    /** Every matching tag, in order: its key (the tag, or the extract expansion) and the tag. */
+    apply(tags: readonly string[]): { keys: string[]; originals: string[] };
 }
 
 /** Compiles a Go regexp from user input, turning syntax errors into GitopsError at `where`. */
@@ -106,27 +124,24 @@ export function compileUserRegexp(pattern: string, where: string): GoRegexp {
 function compileFilter(filter: TagFilter, opts: CompileOptions): CompiledFilter {
     const re = compileUserRegexp(filter.pattern ?? "", at(opts, "filterTags.pattern"));
     const extract = filter.extract ?? "";
+    const expand = extract === "" ? undefined : compileTemplate(re, extract);
     return {
         apply(tags) {
             const js = re.js;
-            if (extract === "") {
-                // Keys are the tags themselves; duplicates collapse to one entry.
-                const seen = new Set<string>();
-                const values: string[] = [];
-                for (const t of tags) {
-                    if (js.test(t) && !seen.has(t)) {
-                        seen.add(t);
-                        values.push(t);
-                    }
-                }
-                return { values, originals: values };
+            const keys: string[] = [];
+            const originals: string[] = [];
+            if (!expand) {
+                for (const t of tags) if (js.test(t)) keys.push(t);
+                return { keys, originals: keys };
             }
-            const map = new Map<string, string>();
             for (const t of tags) {
                 const m = js.exec(t);
-                if (m) map.set(expandTemplate(re, extract, m), t);
+                if (m) {
+                    keys.push(expand(m));
+                    originals.push(t);
+                }
             }
-            return { values: [...map.keys()], originals: [...map.values()] };
+            return { keys, originals };
         },
     };
 }
@@ -174,6 +189,9 @@ function semverPicker(range: string | undefined, opts: CompileOptions): Picker {
             }
             return bestIndex;
         },
+        pickAll(values) {
+            return this.pick(values);
+        },
         noneMessage: (n) => `no tag among ${n} is a semantic version in range ${JSON.stringify(range)}`,
     };
 }
@@ -195,6 +213,21 @@ function numericalPicker(ord: "ASC" | "DESC", opts: CompileOptions): Picker {
                         "add spec.filterTags with a pattern (and extract) that keeps only numeric tags",
                     );
                 }
+                if (i > 0 && (ord === "ASC" ? cv < pv : cv > pv)) continue;
+                chosen = i;
+                pv = cv;
+            }
+            return chosen;
+        },
+        pickAll(values) {
+            // Exact without de-duplication unless a tie with the current choice or a NaN occurs.
+            let chosen = -1;
+            let pv = 0;
+            for (let i = 0; i < values.length; i++) {
+                const cv = parseGoFloat(values[i]);
+                if (cv === undefined) return this.pick(values); // reports the first bad tag
+                if (cv !== cv) return -2;
+                if (i > 0 && cv === pv) return -2;
                 if (i > 0 && (ord === "ASC" ? cv < pv : cv > pv)) continue;
                 chosen = i;
                 pv = cv;
@@ -237,6 +270,9 @@ function alphabeticalPicker(ord: "ASC" | "DESC", opts: CompileOptions): Picker {
                 if (ord === "ASC" ? c > 0 : c < 0) best = i;
             }
             return best;
+        },
+        pickAll(values) {
+            return this.pick(values);
         },
         noneMessage: () => "no tags to choose from",
     };
