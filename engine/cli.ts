@@ -37,6 +37,7 @@ const COMMANDS: Array<() => Command> = [
     () => require("./cluster/cli").clusterHealthCommand,
     () => require("./cluster/cli").clusterWaitCommand,
     () => require("./fleet/cli").fleetRenderCommand,
+    () => require("./fleet/cli").fleetServeCommand,
     () => require("./render/cli").renderCommand,
     () => require("./promote/cli").promoteCommand,
 ];

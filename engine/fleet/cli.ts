@@ -60,3 +60,33 @@ Options:
         return 0;
     },
 };
+
+export const fleetServeCommand: Command = {
+    path: ["fleet", "serve"],
+    summary: "serve local fleet repos read-only over Git smart HTTP, for Flux in a local cluster",
+    help: `Usage: gitops fleet serve [--root DIR] [--port N] [--host ADDR]
+
+Serves the bare repositories under DIR (default .fleet) read-only over Git's smart HTTP
+protocol, so Flux in a local k3d or kind cluster can pull the embedded default's fleet repo
+(the dev stack's GitRepository URL is http://host.k3d.internal:8765/fleet.git).
+Runs until interrupted.
+
+Options:
+  --root DIR    directory holding the bare repositories (default: .fleet)
+  --port N      port (default: 8765)
+  --host ADDR   address to listen on (default: 0.0.0.0, so the cluster's nodes can reach it)
+`,
+    async run(args, io) {
+        const f = parseFlags("fleet serve", args, { values: ["root", "port", "host"] });
+        const port = Number(f.get("port") ?? "8765");
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GitopsError("gitops fleet serve", `--port must be a port number; got ${JSON.stringify(f.get("port"))}`);
+        const root = path.resolve(f.get("root") ?? ".fleet");
+        if (!fs.existsSync(root)) throw new GitopsError(root, "no such directory", "run the dev stack once (it creates .fleet/fleet.git) or pass --root");
+        const { serveFleet } = await import("./serve");
+        const s = await serveFleet(root, port, f.get("host") ?? "0.0.0.0");
+        io.out(`serving ${root} at ${s.url} (read-only)\n`);
+        await new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve));
+        await s.close();
+        return 0;
+    },
+};

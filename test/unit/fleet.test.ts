@@ -134,3 +134,49 @@ describe("fleet: gitops fleet render (CLI)", function () {
         assert.match(r.stderr, /--out is required/);
     });
 });
+
+describe("fleet: serving the local fleet repo to a local cluster", function () {
+    it("serves a bare repository read-only over smart HTTP to a real git clone", async () => {
+        const { serveFleet } = require("../../engine/fleet/serve");
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-serve-"));
+        const git = (args: string[], cwd = root) => {
+            const r = spawnSync("git", args, { cwd, encoding: "utf8" });
+            assert.strictEqual(r.status, 0, `git ${args.join(" ")}: ${r.stderr}`);
+            return r.stdout;
+        };
+        const server = await serveFleet(root, 0);
+        try {
+            git(["init", "-q", "--bare", "-b", "main", "fleet.git"]);
+            const work = path.join(root, "work");
+            git(["clone", "-q", path.join(root, "fleet.git"), work]);
+            fs.writeFileSync(path.join(work, "hello.yaml"), "kind: Hello\n");
+            git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "x", "--allow-empty"], work);
+            git(["add", "hello.yaml"], work);
+            git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "hello"], work);
+            git(["push", "-q", "origin", "main"], work);
+            const clone = path.join(root, "clone");
+            await new Promise<void>((resolve, reject) => {
+                const p = require("child_process").spawn("git", ["clone", "-q", `${server.url}/fleet.git`, clone], { stdio: "pipe" });
+                let err = "";
+                p.stderr.on("data", (d: Buffer) => (err += d));
+                p.on("close", (code: number) => (code === 0 ? resolve() : reject(new Error(err))));
+            });
+            assert.strictEqual(fs.readFileSync(path.join(clone, "hello.yaml"), "utf8"), "kind: Hello\n");
+            fs.writeFileSync(path.join(clone, "evil.yaml"), "x\n");
+            await new Promise<void>((resolve) => {
+                const run = (args: string[]) => require("child_process").spawnSync("git", args, { cwd: clone, encoding: "utf8" });
+                run(["add", "evil.yaml"]);
+                run(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "evil"]);
+                const p = require("child_process").spawn("git", ["push", "origin", "main"], { cwd: clone, stdio: "pipe" });
+                p.on("close", (code: number) => {
+                    assert.notStrictEqual(code, 0, "a push must be refused");
+                    resolve();
+                });
+            });
+            assert.strictEqual(git(["rev-list", "--count", "main"], path.join(root, "fleet.git")).trim(), "2", "the remote did not change");
+        } finally {
+            await server.close();
+            fs.rmSync(root, { recursive: true, force: true });
+        }
+    });
+});

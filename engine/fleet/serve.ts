@@ -1,0 +1,82 @@
+/**
+ * Serves local fleet repositories over Git's smart HTTP protocol (through `git http-backend`), so
+ * that Flux in a local cluster (k3d, kind) can pull the embedded default's bare repository:
+ * the dev stack's GitRepository points at http://host.k3d.internal:8765/fleet.git.
+ * Read-only: pushes are refused (the reconcile engine writes to the repository on disk).
+ */
+import { spawn } from "child_process";
+import * as http from "http";
+import * as path from "path";
+
+export interface FleetServer {
+    url: string;
+    port: number;
+    close(): Promise<void>;
+}
+
+export function serveFleet(root: string, port = 8765, host = "127.0.0.1"): Promise<FleetServer> {
+    const projectRoot = path.resolve(root);
+    const server = http.createServer((req, res) => {
+        const url = new URL(req.url ?? "/", "http://x");
+        if (url.pathname.endsWith("/git-receive-pack") || url.searchParams.get("service") === "git-receive-pack") {
+            res.writeHead(403, { "content-type": "text/plain" }).end("this fleet server is read-only\n");
+            return;
+        }
+        const cgi = spawn("git", ["http-backend"], {
+            env: {
+                PATH: process.env.PATH ?? "",
+                GIT_PROJECT_ROOT: projectRoot,
+                GIT_HTTP_EXPORT_ALL: "1",
+                PATH_INFO: decodeURIComponent(url.pathname),
+                QUERY_STRING: url.search.replace(/^\?/, ""),
+                REQUEST_METHOD: req.method ?? "GET",
+                CONTENT_TYPE: req.headers["content-type"] ?? "",
+                CONTENT_LENGTH: req.headers["content-length"] ?? "",
+                HTTP_CONTENT_ENCODING: req.headers["content-encoding"] ?? "",
+                GIT_PROTOCOL: (req.headers["git-protocol"] as string) ?? "",
+                REMOTE_ADDR: req.socket.remoteAddress ?? "",
+            },
+        });
+        req.pipe(cgi.stdin);
+        // Parse the CGI response: headers, a blank line, then the body.
+        let head = Buffer.alloc(0);
+        let headersDone = false;
+        cgi.stdout.on("data", (chunk: Buffer) => {
+            if (headersDone) {
+                res.write(chunk);
+                return;
+            }
+            head = Buffer.concat([head, chunk]);
+            const sep = head.indexOf("\r\n\r\n") >= 0 ? head.indexOf("\r\n\r\n") : head.indexOf("\n\n");
+            if (sep < 0) return;
+            const sepLen = head[sep] === 13 ? 4 : 2;
+            const headers: Record<string, string> = {};
+            let status = 200;
+            for (const line of head.subarray(0, sep).toString().split(/\r?\n/)) {
+                const i = line.indexOf(":");
+                if (i < 0) continue;
+                const k = line.slice(0, i).trim();
+                const v = line.slice(i + 1).trim();
+                if (k.toLowerCase() === "status") status = parseInt(v, 10);
+                else headers[k] = v;
+            }
+            res.writeHead(status, headers);
+            headersDone = true;
+            res.write(head.subarray(sep + sepLen));
+        });
+        cgi.on("close", () => {
+            if (!headersDone) res.writeHead(502).end("git http-backend gave no response\n");
+            else res.end();
+        });
+        cgi.on("error", (e) => {
+            if (!res.headersSent) res.writeHead(500).end(`git http-backend failed: ${e.message}\n`);
+        });
+    });
+    return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+            const p = (server.address() as { port: number }).port;
+            resolve({ url: `http://${host}:${p}`, port: p, close: () => new Promise((r) => server.close(() => r())) });
+        });
+    });
+}
