@@ -185,8 +185,7 @@ export class ClusterClient {
                 }
                 throw new ApiError(0, (err as { code?: string }).code ?? "", (err as Error).message, method, url.pathname);
             }
-            if (res.status >= 200 && res.status < 300) return { status: res.status, body: parseJson(res.text) as T };
-            if (res.status === 404) return { status: 404, body: parseJson(res.text) as T };
+            if ((res.status >= 200 && res.status < 300) || res.status === 404) return lazyResponse<T>(res.status, res.text);
             if (attempt < this.retry.attempts && isRetryableStatus(res.status)) {
                 this.stats.retries++;
                 await sleep(backoffDelay(attempt, this.retry, parseRetryAfter(res.headers["retry-after"])));
@@ -384,6 +383,22 @@ export function asObjectError(err: unknown, id: string, what: string): unknown {
         return new GitopsError(id, `${what} failed: HTTP ${err.status}${err.reason ? ` ${err.reason}` : ""}: "${err.serverMessage}"`, hint);
     }
     return err;
+}
+
+/** A response whose body is parsed on first use (most applies never look at it). */
+function lazyResponse<T>(status: number, text: string): Response<T> {
+    let parsed = false;
+    let value: T;
+    return {
+        status,
+        get body(): T {
+            if (!parsed) {
+                value = parseJson(text) as T;
+                parsed = true;
+            }
+            return value;
+        },
+    };
 }
 
 function parseJson(text: string): unknown {
