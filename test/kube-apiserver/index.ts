@@ -77,6 +77,13 @@ interface FaultRule {
 }
 
 const JSON_TYPE = "application/json";
+
+/** A gnostic openapi_v2.Document with swagger "2.0" and info {title, version}, protobuf-encoded. */
+const OPENAPI_V2_EMPTY = (() => {
+    const field = (num: number, payload: Buffer) => Buffer.concat([Buffer.from([(num << 3) | 2, payload.length]), payload]);
+    const info = Buffer.concat([field(1, Buffer.from("Kubernetes")), field(2, Buffer.from("v1.32.0"))]);
+    return Buffer.concat([field(1, Buffer.from("2.0")), field(2, info)]);
+})();
 const AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 export async function startTestApiServer(opts: TestApiServerOptions = {}): Promise<TestApiServer> {
@@ -170,6 +177,14 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
         if (["/healthz", "/readyz", "/livez"].includes(u.pathname)) {
             res.writeHead(200, { "Content-Type": "text/plain" });
             res.end("ok");
+            return;
+        }
+        if (u.pathname === "/openapi/v2") {
+            // kubectl asks for the protobuf (gnostic) form; an empty document means "no client-side
+            // schema for any kind", so kubectl leaves validation to the server (or to discovery).
+            const pb = OPENAPI_V2_EMPTY;
+            res.writeHead(200, { "Content-Type": "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", "Content-Length": pb.length });
+            res.end(pb);
             return;
         }
         if (u.pathname === "/openapi/v3") return send(res, 200, openApiV3Index(store.registry));
