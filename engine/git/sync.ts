@@ -131,23 +131,26 @@ export async function syncFiles(opts: SyncFilesOptions): Promise<SyncFilesResult
         const desiredAll: Desired[] = Object.keys(files)
             .sort()
             .map((p) => ({ path: p, content: files[p], oid: blobId(files[p]) }));
+        const declared = new Set(Object.keys(files));
         for (const p of [...base0.keys()].sort()) {
-            if (!(p in files) && opts.owned.some((o) => ownedBy(p, o))) desiredAll.push({ path: p });
+            if (!declared.has(p) && opts.owned.some((o) => ownedBy(p, o))) desiredAll.push({ path: p });
         }
         // Our edits: what differs from base0. Only these are re-applied on a newer head.
         const edits = desiredAll.filter((d) => {
             const cur = base0.get(d.path);
             return d.content === undefined ? !!cur : !cur || cur.oid !== d.oid;
         });
+        const edited = new Set(edits.map((e) => e.path));
+        const byPath = new Map(desiredAll.map((d) => [d.path, d]));
 
         let tree = base0;
         for (let attempt = 0; ; attempt++) {
             const changes = diff(tree, desiredAll).map((c) =>
                 // A path we do not edit keeps whatever the current head has.
-                edits.some((e) => e.path === c.path) ? c : { path: c.path, action: "unchanged" as FileAction },
+                edited.has(c.path) ? c : { path: c.path, action: "unchanged" as FileAction },
             );
             const changed = changes.filter((c) => c.action !== "unchanged");
-            const reportable = changes.filter((c) => c.action !== "unchanged" || files[c.path] !== undefined);
+            const reportable = changes.filter((c) => c.action !== "unchanged" || declared.has(c.path));
             const mustCreateBranch = previous === null;
             if (changed.length === 0 && !mustCreateBranch) {
                 return { commit: parent ?? "", previous, changes: reportable, committed: false, pushed: false };
@@ -161,7 +164,7 @@ export async function syncFiles(opts: SyncFilesOptions): Promise<SyncFilesResult
                 commit = parent; // new branch at the default branch's head: nothing to commit
             } else {
                 const treeEdits: TreeEdit[] = changed.map((c) => {
-                    const d = desiredAll.find((x) => x.path === c.path)!;
+                    const d = byPath.get(c.path)!;
                     const cur = tree.get(c.path);
                     const mode = cur && (cur.mode === "100755" || cur.mode === "100644") ? cur.mode : "100644";
                     return { path: c.path, content: d.content, mode };
