@@ -10,8 +10,10 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as YAML from "yaml";
 import { GitopsError } from "../errors";
-import { generateKustomization, hasKustomizationFile } from "./generate";
+import type { KustomizationSpec } from "../flux/api";
+import { generateKustomization, hasKustomizationFile, KUSTOMIZATION_FILES } from "./generate";
 import { RenderedObject, joinDocuments, splitDocuments, substituteVariables } from "./substitute";
 
 export interface RenderOptions {
@@ -23,6 +25,12 @@ export interface RenderOptions {
     kustomizeBin?: string;
     /** Where the variables came from, for error messages. */
     varsWhere?: string;
+    /**
+     * Fields of the Flux Kustomization that change the build. Flux writes them into the path's
+     * kustomization.yaml before building (namespace, patches appended, images replaced by name
+     * or appended, components appended); we do the same in a temporary copy of the tree.
+     */
+    spec?: Pick<KustomizationSpec, "targetNamespace" | "patches" | "images" | "components">;
 }
 
 export interface RenderResult {
@@ -133,18 +141,66 @@ export async function renderPath(root: string, relPath: string, opts: RenderOpti
     if (!fs.statSync(dir).isDirectory()) throw new GitopsError(shown, "path is not a directory", "a Kustomization path must be a directory");
 
     let buildDir = dir;
+    let buildRoot = root;
     let tempDir: string | undefined;
+    const spec = opts.spec ?? {};
+    const editing = !!(spec.targetNamespace || spec.patches?.length || spec.images?.length || spec.components?.length);
     try {
-        if (!hasKustomizationFile(dir)) {
+        if (editing) {
+            // Flux edits the kustomization file in its own copy of the source; so do we.
+            tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-"));
+            fs.cpSync(path.resolve(root), tempDir, { recursive: true, filter: (src) => path.basename(src) !== ".git" });
+            buildRoot = tempDir;
+            buildDir = path.join(tempDir, path.relative(path.resolve(root), dir));
+            if (!hasKustomizationFile(buildDir)) {
+                fs.writeFileSync(path.join(buildDir, "kustomization.yaml"), generateKustomization(buildDir, { root: tempDir, relativeTo: buildDir }));
+            }
+            applySpec(buildDir, spec, shown);
+        } else if (!hasKustomizationFile(dir)) {
             tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-"));
             const kustomization = generateKustomization(dir, { root, relativeTo: tempDir });
             fs.writeFileSync(path.join(tempDir, "kustomization.yaml"), kustomization);
             buildDir = tempDir;
         }
-        const out = await kustomizeBuild(buildDir, { kustomizeBin: opts.kustomizeBin, root, shownPath: shown, tempDir });
+        const out = await kustomizeBuild(buildDir, {
+            kustomizeBin: opts.kustomizeBin,
+            root: buildRoot,
+            shownPath: shown,
+            tempDir: editing ? undefined : tempDir,
+        });
         const objects = substituteVariables(splitDocuments(out), opts.substitute, { strict: opts.strict, varsWhere: opts.varsWhere });
         return { objects, yaml: joinDocuments(objects) };
     } finally {
         if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
     }
+}
+
+/** Writes the Flux Kustomization's build fields into the kustomization file in `dir` (a copy). */
+function applySpec(dir: string, spec: NonNullable<RenderOptions["spec"]>, shown: string): void {
+    const file = KUSTOMIZATION_FILES.map((f) => path.join(dir, f)).find((f) => fs.existsSync(f))!;
+    const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
+    if (doc.errors.length > 0) {
+        throw new GitopsError(path.join(shown, path.basename(file)), `invalid kustomization: ${doc.errors[0].message.split("\n")[0]}`);
+    }
+    const k = (doc.toJS() ?? {}) as Record<string, unknown>;
+    if (spec.targetNamespace) k.namespace = spec.targetNamespace;
+    if (spec.patches?.length) {
+        const patches = Array.isArray(k.patches) ? [...k.patches] : [];
+        for (const p of spec.patches) patches.push(p.target ? { patch: p.patch, target: p.target } : { patch: p.patch });
+        k.patches = patches;
+    }
+    if (spec.images?.length) {
+        const images = (Array.isArray(k.images) ? [...k.images] : []) as Array<{ name?: string }>;
+        for (const img of spec.images) {
+            const entry = Object.fromEntries(Object.entries(img).filter(([, v]) => v !== undefined && v !== ""));
+            const i = images.findIndex((e) => e?.name === img.name);
+            if (i >= 0) images[i] = entry;
+            else images.push(entry);
+        }
+        k.images = images;
+    }
+    if (spec.components?.length) {
+        k.components = [...(Array.isArray(k.components) ? k.components : []), ...spec.components];
+    }
+    fs.writeFileSync(file, YAML.stringify(k));
 }

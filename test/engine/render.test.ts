@@ -26,7 +26,7 @@ import {
 const FIX = path.join(__dirname, "..", "fixtures", "render");
 
 function kustomize(dir: string): string {
-    return execFileSync("kubectl", ["kustomize", "--load-restrictor=LoadRestrictionsNone", "--reorder=none", dir], { encoding: "utf8" });
+    return execFileSync("kubectl", ["kustomize", "--load-restrictor=LoadRestrictionsNone", "--reorder=none", dir], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
 function listTree(dir: string): string[] {
@@ -179,6 +179,33 @@ describe("render: renderPath (real kubectl kustomize)", function () {
             await rejects(renderPath(FIX, "overlay/prod", { substitute: { "bad-name": "x" } }), (e) => {
                 assert.match(e.message, /'bad-name' var name is invalid/);
             });
+        });
+    });
+
+    describe("Flux Kustomization build fields (targetNamespace, patches, images)", () => {
+        it("writes them into a copy of the kustomization, leaving the source alone", async () => {
+            const before = fs.readFileSync(path.join(FIX, "overlay/prod/kustomization.yaml"), "utf8");
+            const { objects } = await renderPath(FIX, "overlay/prod", {
+                substitute: { cluster_name: "c1" },
+                spec: {
+                    targetNamespace: "tenant-a",
+                    images: [{ name: "nginx", newName: "mirror.example.com/nginx", newTag: "1.28" }],
+                    patches: [{ patch: '[{"op": "add", "path": "/metadata/annotations/owner", "value": "${cluster_name}"}]', target: { kind: "Service" } }],
+                },
+            });
+            assert.strictEqual(fs.readFileSync(path.join(FIX, "overlay/prod/kustomization.yaml"), "utf8"), before);
+            assert.deepStrictEqual(
+                objects.map((o) => o.id),
+                ["tenant-a_prod-web_apps_Deployment", "tenant-a_prod-web__Service", "_prod-web__reader_rbac.authorization.k8s.io_ClusterRole"],
+            );
+            const dep = objects[0].object as any;
+            assert.strictEqual(dep.spec.template.spec.containers[0].image, "mirror.example.com/nginx:1.28");
+            // the Service opted out of substitution, so the patched-in value stays literal
+            assert.strictEqual((objects[1].object as any).metadata.annotations.owner, "${cluster_name}");
+        });
+        it("works on a generated kustomization too", async () => {
+            const { objects } = await renderPath(FIX, "plain", { substitute: { tenant: "t" }, spec: { targetNamespace: "forced" } });
+            assert.ok(objects.filter((o) => o.kind !== "Namespace").every((o) => o.namespace === "forced"), objects.map((o) => o.id).join(" "));
         });
     });
 
