@@ -119,7 +119,7 @@ export function runGit(args: string[], opts: RunOptions = {}): Promise<RunResult
     const env = { ...baseEnv(opts.identity), ...(opts.env ?? {}) };
     const secrets = [...(opts.secrets ?? []), ...secretsOfEnv(opts.env)];
     gitCalls++;
-    if (process.env.GITOPS_GIT_TRACE) process.stderr.write(`gitops: git ${redact(fullArgs.join(" "), secrets)}\n`);
+    const trace = process.env.GITOPS_GIT_TRACE ? Date.now() : 0;
     return new Promise((resolve, reject) => {
         const child = spawn("git", fullArgs, { cwd: opts.cwd, env, stdio: ["pipe", "pipe", "pipe"] });
         const out: Buffer[] = [];
@@ -129,6 +129,7 @@ export function runGit(args: string[], opts: RunOptions = {}): Promise<RunResult
         child.on("error", (e) => reject(new GitopsError(opts.where ?? "git", `cannot run git: ${e.message}`, "install git and put it on PATH")));
         child.stdin.on("error", () => undefined); // git may exit before reading all input
         child.on("close", (code) => {
+            if (trace) process.stderr.write(`gitops: git ${redact(fullArgs.join(" "), secrets)} (${Date.now() - trace} ms, exit ${code})\n`);
             const res: RunResult = {
                 stdout: Buffer.concat(out).toString("utf8"),
                 stderr: redact(Buffer.concat(err).toString("utf8"), secrets),
