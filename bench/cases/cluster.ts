@@ -120,6 +120,7 @@ async function main(): Promise<void> {
         let noop = Infinity;
         let serverCpu = 0;
         let ownCpu = 0;
+        let stats = "";
         for (let i = 0; i < 3; i++) {
             await server.wipe();
             const client = ClusterClient.fromKubeconfig(kubeconfig);
@@ -132,6 +133,7 @@ async function main(): Promise<void> {
                 serverCpu = (await server.cpu()) - cpu0;
                 const own = process.cpuUsage(own0);
                 ownCpu = (own.user + own.system) / 1e6;
+                stats = `${client.stats.requests} requests, ${client.stats.retries} retries`;
             }
             ours = Math.min(ours, dt);
             if (res.results.some((r) => r.action !== "created")) throw new Error("first apply did not create everything");
@@ -151,7 +153,7 @@ async function main(): Promise<void> {
             if (peer < before) peerServerCpu = (await server.cpu()) - cpu0;
         }
         // The test server is single-threaded: its CPU time per request bounds any client.
-        console.error(`apply-2000: test server CPU ${serverCpu.toFixed(2)}s + engine CPU ${ownCpu.toFixed(2)}s during ours (${ours.toFixed(2)}s wall), ${peerServerCpu.toFixed(2)}s during kubectl (${peer.toFixed(2)}s wall)`);
+        console.error(`apply-2000: test server CPU ${serverCpu.toFixed(2)}s + engine CPU ${ownCpu.toFixed(2)}s during ours (${ours.toFixed(2)}s wall, ${stats}), ${peerServerCpu.toFixed(2)}s during kubectl (${peer.toFixed(2)}s wall)`);
         report("apply-2000", ours, peer);
         report("noop-reconcile-2000", noop, ours);
 
