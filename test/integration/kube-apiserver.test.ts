@@ -161,6 +161,18 @@ describe("kube-apiserver: discovery and basic REST", () => {
         assert.deepEqual(s.body.spec.template.spec.containers.map((c: any) => `${c.name}=${c.image}`), ["app=app:2", "new=n:1"]);
     });
 
+    it("paginates lists with limit and continue", async () => {
+        for (const n of ["pg-a", "pg-b", "pg-c"]) await req("POST", "/api/v1/namespaces/kube-system/configmaps", cm(n, {}));
+        const first = await req("GET", "/api/v1/namespaces/kube-system/configmaps?limit=2");
+        assert.deepEqual(first.body.items.map((o: any) => o.metadata.name), ["pg-a", "pg-b"]);
+        assert.equal(first.body.metadata.remainingItemCount, 1);
+        assert.ok(first.body.metadata.continue);
+        const second = await req("GET", `/api/v1/namespaces/kube-system/configmaps?limit=2&continue=${encodeURIComponent(first.body.metadata.continue)}`);
+        assert.deepEqual(second.body.items.map((o: any) => o.metadata.name), ["pg-c"]);
+        assert.equal(second.body.metadata.continue, undefined);
+        assert.equal(second.body.metadata.resourceVersion, first.body.metadata.resourceVersion);
+    });
+
     it("generation is bumped on spec changes only", async () => {
         const dep = {
             apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "gen" },
@@ -307,6 +319,22 @@ describe("kube-apiserver: CRDs, status subresource, finalizers, namespaces", () 
         const list = await req("GET", "/apis/example.com/v1");
         assert.deepEqual(list.body.resources.map((r: any) => r.name), ["widgets", "widgets/status"]);
         assert.ok((await req("GET", "/apis")).body.groups.some((g: any) => g.name === "example.com"));
+    });
+
+    it("prunes fields a structural schema does not declare; fieldValidation=Strict rejects them", async () => {
+        const strict = crd("example.com/v1", "Gizmo");
+        strict.spec.versions[0].schema.openAPIV3Schema.properties.spec = { type: "object", properties: { size: { type: "integer" } } };
+        await req("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", strict);
+        await waitFor(async () => (await req("GET", "/apis/example.com/v1")).body?.resources?.some((r: any) => r.name === "gizmos"));
+        const G = "/apis/example.com/v1/namespaces/default/gizmos";
+        const body = { apiVersion: "example.com/v1", kind: "Gizmo", metadata: { name: "g" }, spec: { size: 1, colour: "red" } };
+        const s = await req("POST", `${G}?fieldValidation=Strict`, body);
+        assert.equal(s.status, 400);
+        assert.match(s.body.message, /strict decoding error: unknown field "spec.colour"/);
+        const w = await req("POST", G, body);
+        assert.equal(w.status, 201);
+        assert.deepEqual(w.body.spec, { size: 1 });
+        assert.match(w.headers.get("warning") ?? "", /unknown field \\"spec.colour\\"/);
     });
 
     it("rejects a CRD whose name is not plural.group", async () => {

@@ -238,9 +238,12 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
         const dryRun = q.getAll("dryRun").includes("All");
         const fieldManager = q.get("fieldManager") ?? "";
         const agent = String(req.headers["user-agent"] ?? "unknown").split("/")[0];
+        const warnings: string[] = [];
         const write = (manager: string): WriteOptions => ({
             manager, dryRun, ...(sub === "status" ? { subresource: "status" as const } : {}), force: ["true", "1"].includes(q.get("force") ?? ""),
+            fieldValidation: q.get("fieldValidation") ?? undefined, warnings,
         });
+        WARNINGS.set(res, warnings);
         const table = wantsTable(accept);
         const includeObject = q.get("includeObject") ?? undefined;
         const renderOne = (o: any) => table ? toTable(t, [o], includeObject, String(store.resourceVersion)) : o;
@@ -249,11 +252,31 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
             switch (method) {
                 case "GET": {
                     if (["1", "true"].includes(q.get("watch") ?? "")) return watch(req, res, t, ns, q, table, includeObject);
-                    const items = store.list(t, ns, q.get("labelSelector") ?? undefined, q.get("fieldSelector") ?? undefined);
-                    const rv = String(store.resourceVersion);
-                    if (table) return send(res, 200, toTable(t, items, includeObject, rv));
+                    let items = store.list(t, ns, q.get("labelSelector") ?? undefined, q.get("fieldSelector") ?? undefined);
+                    let rv = String(store.resourceVersion);
+                    // Pagination: limit/continue, the token carrying the list's resourceVersion and offset.
+                    const meta: any = {};
+                    let start = 0;
+                    const cont = q.get("continue");
+                    if (cont) {
+                        let tok: any;
+                        try {
+                            tok = JSON.parse(Buffer.from(cont, "base64").toString("utf8"));
+                        } catch {
+                            throw new ApiError(400, "BadRequest", "continue key is not valid: illegal base64 data");
+                        }
+                        start = Number(tok.start) || 0;
+                        rv = String(tok.rv);
+                    }
+                    const limit = Number(q.get("limit") ?? 0);
+                    if (limit > 0 && start + limit < items.length) {
+                        meta.continue = Buffer.from(JSON.stringify({ v: "meta.k8s.io/v1", rv: Number(rv), start: start + limit })).toString("base64");
+                        meta.remainingItemCount = items.length - start - limit;
+                    }
+                    items = limit > 0 ? items.slice(start, start + limit) : items.slice(start);
+                    if (table) return send(res, 200, { ...toTable(t, items, includeObject, rv), metadata: { resourceVersion: rv, ...meta } });
                     return send(res, 200, {
-                        kind: `${t.kind}List`, apiVersion: apiVersionOf(t), metadata: { resourceVersion: rv },
+                        kind: `${t.kind}List`, apiVersion: apiVersionOf(t), metadata: { resourceVersion: rv, ...meta },
                         items: items.map((o) => ({ ...o, apiVersion: undefined, kind: undefined })).map((o) => {
                             delete o.apiVersion; delete o.kind;
                             return { apiVersion: apiVersionOf(t), kind: t.kind, ...o };
@@ -392,7 +415,12 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
     return api;
 }
 
+/** Warnings a write collected, sent as Warning headers with its answer. */
+const WARNINGS = new WeakMap<http.ServerResponse, string[]>();
+
 function send(res: http.ServerResponse, code: number, body: unknown, contentType = JSON_TYPE): void {
+    const warnings = WARNINGS.get(res);
+    if (warnings?.length) res.setHeader("Warning", warnings.map((w) => `299 - ${JSON.stringify(w)}`));
     const text = JSON.stringify(body);
     res.writeHead(code, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(text) });
     res.end(text);

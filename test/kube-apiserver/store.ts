@@ -60,6 +60,10 @@ export interface WriteOptions {
     force?: boolean;
     /** Writes by the emulated controllers do not trigger the controller hooks again. */
     internal?: boolean;
+    /** ?fieldValidation=Strict|Warn|Ignore (default Warn): unknown fields of a CRD's schema. */
+    fieldValidation?: string;
+    /** Warnings for the Warning response header (filled in by the write). */
+    warnings?: string[];
 }
 
 export interface WatchEvent {
@@ -231,6 +235,7 @@ export class Store {
             delete obj.metadata[k];
         }
         if (t.statusSubresource && t.kind !== "Namespace") delete obj.status;
+        this.prune(t, obj, opts);
         this.validate(t, obj);
         defaults(t, obj, undefined, this);
         const entries: Entry[] = [];
@@ -256,6 +261,7 @@ export class Store {
         let cand = clone(body);
         cand.apiVersion = old.apiVersion;
         cand.kind = t.kind;
+        this.prune(t, cand, opts);
         const given = cand.metadata.managedFields;
         const next = this.prepare(t, old, cand, opts);
         const entries = readEntries(Array.isArray(given) && given.length ? { metadata: { managedFields: given } } : old);
@@ -303,6 +309,7 @@ export class Store {
         if (patched.metadata.resourceVersion !== undefined && patched.metadata.resourceVersion !== old.metadata.resourceVersion) {
             this.checkVersion(t, old, patched.metadata.resourceVersion);
         }
+        this.prune(t, patched, opts);
         if (patched.metadata.name !== name) throw badRequest(`metadata.name: Invalid value: the name of the object cannot be changed by a patch`);
         const next = this.prepare(t, old, patched, opts);
         const entries = readEntries(old);
@@ -337,6 +344,7 @@ export class Store {
         if (scope === "status") {
             for (const k of Object.keys(applied)) if (k !== "status" && k !== "apiVersion" && k !== "kind") delete applied[k];
         } else if (t.statusSubresource && t.kind !== "Namespace") delete applied.status;
+        this.prune(t, applied, opts);
         const A = fieldSetOf(applied, t, scope);
         const entries = readEntries(base);
         const mine = entries.find((e) => e.manager === opts.manager && e.operation === "Apply" && (e.subresource ?? "") === (opts.subresource ?? ""));
@@ -636,6 +644,51 @@ export class Store {
             }
         }
         if (t.kind === "CustomResourceDefinition") validateCrd(t, obj);
+    }
+
+    /**
+     * Drops fields a CRD's structural schema does not declare (unless it preserves unknown
+     * fields there), like the real server's pruning; with fieldValidation=Strict they are an error,
+     * with Warn (the default) a warning.
+     */
+    private prune(t: ResourceType, obj: any, opts: WriteOptions): void {
+        if (t.builtin || !t.schema) return;
+        const unknown: string[] = [];
+        const walk = (v: any, schema: any, path: string): void => {
+            if (!schema || v === null || typeof v !== "object") return;
+            if (Array.isArray(v)) {
+                for (let i = 0; i < v.length; i++) walk(v[i], schema.items, `${path}[${i}]`);
+                return;
+            }
+            const props = schema.properties;
+            const extra = schema.additionalProperties;
+            for (const k of Object.keys(v)) {
+                const child = path ? `${path}.${k}` : k;
+                if (props && k in props) walk(v[k], props[k], child);
+                else if (extra && typeof extra === "object") walk(v[k], extra, child);
+                else if (extra === true || schema["x-kubernetes-preserve-unknown-fields"]) continue;
+                else if (!props && !extra && schema.type !== "object") continue;
+                else {
+                    unknown.push(child);
+                    delete v[k];
+                }
+            }
+        };
+        for (const k of Object.keys(obj)) {
+            if (k === "apiVersion" || k === "kind" || k === "metadata") continue;
+            const top = t.schema.properties?.[k];
+            if (top) walk(obj[k], top, k);
+            else if (!t.schema["x-kubernetes-preserve-unknown-fields"]) {
+                unknown.push(k);
+                delete obj[k];
+            }
+        }
+        if (!unknown.length) return;
+        const mode = opts.fieldValidation ?? "Warn";
+        if (mode === "Strict") {
+            throw badRequest(`${t.kind} in version "${t.version}" cannot be handled as a ${t.kind}: strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(", ")}`);
+        }
+        if (mode === "Warn") for (const u of unknown) (opts.warnings ??= []).push(`unknown field "${u}"`);
     }
 
     private removeCrd(crd: any): void {
