@@ -186,6 +186,8 @@ export async function prune(client: ClusterClient, oldInventory: Inventory | und
             await client.delete(apiVersion, ref.kind, ref.name, ns);
             return { id: e.id, action: "deleted" };
         });
+        // Deleted CRDs take their kinds with them.
+        if (rank === 2) client.invalidateDiscovery();
         rs.forEach((r, i) => {
             if (r.ok) results.push(r.value);
             else {

@@ -335,7 +335,8 @@ export class ClusterClient {
         });
         if (res.status === 404) {
             // Only when the namespace is missing (or the kind vanished): say so.
-            throw new GitopsError(id, `apply failed: ${(res.body as any)?.message ?? "not found"}`, "create the namespace first, or check apiVersion/kind");
+            const st = res.body as { message?: string; reason?: string } | undefined;
+            throw new GitopsError(id, `apply failed: HTTP 404 ${st?.reason ?? "NotFound"}: "${st?.message ?? "not found"}"`, "declare or create the namespace first, or check apiVersion/kind");
         }
         return res;
     }

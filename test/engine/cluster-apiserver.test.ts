@@ -387,7 +387,69 @@ describe("cluster engine against the API test server", function () {
         });
     });
 
+    describe("gitops cluster commands", () => {
+        function io() {
+            const out: string[] = [];
+            const err: string[] = [];
+            return { out, err, io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) } };
+        }
+
+        it("apply writes the inventory and prunes with it; diff reports drift with --exit-code; health lists statuses", async () => {
+            const { main } = await import("../../engine/cli");
+            const fs = await import("fs");
+            const os = await import("os");
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cluster-cli-"));
+            try {
+                const inv = path.join(dir, "inventory.json");
+                const kc = ["--kubeconfig", api.kubeconfigPath];
+                let r = io();
+                assert.strictEqual(await main(["cluster", "apply", ...kc, "--file", path.join(FIX, "crds.yaml"), "--file", path.join(FIX, "app.yaml"), "--inventory", inv], r.io), 0);
+                assert.match(r.out.join(""), /^created apps_podinfo_apps_Deployment$/m);
+                const recorded = JSON.parse(fs.readFileSync(inv, "utf8")) as Inventory;
+                assert.ok(recorded.entries.some((e) => e.id === "apps_old-config__ConfigMap"));
+
+                const smaller = path.join(dir, "app.yaml");
+                fs.writeFileSync(smaller, fs.readFileSync(path.join(FIX, "app.yaml"), "utf8").replace(/---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old-config[\s\S]*?(?=---)/, ""));
+                r = io();
+                assert.strictEqual(await main(["cluster", "diff", ...kc, "--file", path.join(FIX, "crds.yaml"), "--file", smaller, "--inventory", inv, "--exit-code"], r.io), 3);
+                assert.match(r.out.join(""), /^deleted apps_old-config__ConfigMap$/m);
+                assert.ok(api.get("v1", "ConfigMap", "old-config", "apps"), "diff wrote nothing");
+
+                r = io();
+                assert.strictEqual(await main(["cluster", "apply", ...kc, "--file", path.join(FIX, "crds.yaml"), "--file", smaller, "--inventory", inv, "--prune"], r.io), 0);
+                assert.match(r.out.join(""), /^deleted apps_old-config__ConfigMap$/m);
+                assert.strictEqual(api.get("v1", "ConfigMap", "old-config", "apps"), undefined);
+                assert.ok(!(JSON.parse(fs.readFileSync(inv, "utf8")) as Inventory).entries.some((e) => e.id === "apps_old-config__ConfigMap"));
+
+                r = io();
+                assert.strictEqual(await main(["cluster", "diff", ...kc, "--file", path.join(FIX, "crds.yaml"), "--file", smaller, "--inventory", inv, "--exit-code"], r.io), 0);
+                assert.match(r.out.join(""), /^0 created, 0 configured, \d+ unchanged, 0 deleted, 0 skipped$/m);
+
+                r = io();
+                assert.strictEqual(await main(["cluster", "health", ...kc, "--file", smaller], r.io), 0);
+                assert.match(r.out.join(""), /^Current +apps_podinfo_apps_Deployment/m);
+
+                r = io();
+                assert.strictEqual(await main(["cluster", "apply", ...kc, "--file", path.join(dir, "missing.yaml")], r.io), 1);
+                assert.match(r.err.join(""), /missing.yaml: cannot read/);
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
+    });
+
     describe("kubeconfig", () => {
+        it("says to create the namespace when an object's namespace does not exist", async () => {
+            await assert.rejects(
+                applyStaged(client, [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", namespace: "nowhere" }, data: {} }]),
+                (e: unknown) => {
+                    assert.strictEqual((e as GitopsError).where, "nowhere_c__ConfigMap");
+                    assert.match((e as Error).message, /nowhere/);
+                    return true;
+                },
+            );
+        });
+
         it("rejects unreadable kubeconfigs and unknown contexts with where and what to do", () => {
             assert.throws(() => ClusterClient.fromKubeconfig(":\n  - [", undefined), /kubeconfig: cannot read the kubeconfig/);
             assert.throws(() => ClusterClient.fromKubeconfig(api.kubeconfig, "prod"), /kubeconfig context prod: no such context; the kubeconfig has: test/);
