@@ -119,7 +119,7 @@ export function compileGoRegexp(pattern: string): GoRegexp {
     // Current i-state of the emitted JS at this point (accounting for wrappers).
     let jsI = false;
     // The last thing emitted that a quantifier may apply to: [start index in out, isAssertion].
-    let atom: { start: number; assertion: boolean } | undefined;
+    let atom: { start: number; assertion: boolean; repeated?: boolean } | undefined;
     let lastWasRepeat = "";
 
     const rest = () => cps.slice(pos).join("");
@@ -345,7 +345,7 @@ export function compileGoRegexp(pattern: string): GoRegexp {
                         let sawFlag = false;
                         for (;;) {
                             const f = cps[j];
-                            if (f === undefined) throw new GoRegexpError("missing closing )", cps.slice(start).join(""));
+                            if (f === undefined) throw new GoRegexpError("invalid or unsupported Perl syntax", cps.slice(start, j).join(""));
                             if (f === "i" || f === "m" || f === "s" || f === "U") {
                                 nf[f] = !neg;
                                 sawFlag = true;
@@ -367,10 +367,10 @@ export function compileGoRegexp(pattern: string): GoRegexp {
                         }
                         pos = j + 1;
                         if (cps[j] === ")") {
+                            // Flags last until the enclosing group closes. Go leaves its operand
+                            // stack alone, so a repeat right after `(?i)` applies to the atom
+                            // before it; the JS case wrapper is opened lazily by the next atom.
                             flags = nf;
-                            top.flags = top.flags; // group-local: restored when the enclosing group closes
-                            syncI();
-                            atom = undefined;
                             lastWasRepeat = "";
                             continue;
                         }
@@ -451,11 +451,13 @@ export function compileGoRegexp(pattern: string): GoRegexp {
                 if (lastWasRepeat) throw new GoRegexpError("invalid nested repetition operator", lastWasRepeat + opText);
                 if (!atom) throw new GoRegexpError("missing argument to repetition operator", opText);
                 if (flags.U) lazy = !lazy;
-                if (atom.assertion) {
+                if (atom.assertion || atom.repeated) {
+                    // JS cannot repeat an assertion or stack quantifiers (`a*(?i)*` in Go is (a*)*).
                     const inner = out.splice(atom.start).join("");
                     out.push(`(?:${inner})`);
                 }
                 out.push(q + (lazy ? "?" : ""));
+                atom = { start: atom.start, assertion: false, repeated: true };
                 pos += len;
                 lastWasRepeat = opText;
                 continue;
