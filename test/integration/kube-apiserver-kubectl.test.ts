@@ -246,3 +246,28 @@ async function waitFor<T>(fn: () => T | undefined, ms = 10000): Promise<T> {
         await new Promise((r) => setTimeout(r, 20));
     }
 }
+
+describe("kube-apiserver: kubectl on legacy discovery", function () {
+    this.timeout(60000);
+    let api: TestApiServer;
+    let cache: string;
+    before(async () => {
+        api = await startTestApiServer({ aggregatedDiscovery: false });
+        cache = fs.mkdtempSync(path.join(os.tmpdir(), "kubectl-cache-"));
+    });
+    after(async () => {
+        await api.stop();
+        fs.rmSync(cache, { recursive: true, force: true });
+    });
+
+    it("falls back to /api/v1 and /apis/<group>/<version> and still applies and gets", async () => {
+        const r = await run(api.kubeconfigPath, cache, ["api-resources", "--no-headers", "-o", "name"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(r.stdout.split("\n").includes("deployments.apps"));
+        assert.ok(api.requests.some((q) => q.path === "/apis/apps/v1"), "legacy per-group-version discovery was used");
+        const a = await run(api.kubeconfigPath, cache, ["apply", "--server-side", "-f", "-"], CM);
+        assert.equal(a.code, 0, a.stderr);
+        const g = await run(api.kubeconfigPath, cache, ["get", "cm", "settings", "-o", "jsonpath={.data.color}"]);
+        assert.equal(g.stdout, "blue");
+    });
+});

@@ -68,6 +68,8 @@ export interface TestApiServer {
 export interface TestApiServerOptions {
     /** Delay before a new CRD is Established and served (default 0: at once). */
     crdEstablishDelayMs?: number;
+    /** Serve aggregated discovery (apidiscovery.k8s.io/v2) when asked for it (default true); false forces clients onto legacy discovery. */
+    aggregatedDiscovery?: boolean;
 }
 
 interface FaultRule {
@@ -88,6 +90,7 @@ const AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDisco
 
 export async function startTestApiServer(opts: TestApiServerOptions = {}): Promise<TestApiServer> {
     const store = new Store();
+    const aggregated = opts.aggregatedDiscovery !== false;
     const requests: TestApiServer["requests"] = [];
     let rules: FaultRule[] = [];
     const sockets = new Set<Socket>();
@@ -194,11 +197,11 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
             return send(res, 200, doc);
         }
         if (segs[0] === "api" && segs.length === 1) {
-            if (accept.includes("as=APIGroupDiscoveryList")) return send(res, 200, store.registry.aggregated(true), AGGREGATED);
+            if (aggregated && accept.includes("as=APIGroupDiscoveryList")) return send(res, 200, store.registry.aggregated(true), AGGREGATED);
             return send(res, 200, store.registry.apiVersions(`127.0.0.1:${port}`));
         }
         if (segs[0] === "apis" && segs.length === 1) {
-            if (accept.includes("as=APIGroupDiscoveryList")) return send(res, 200, store.registry.aggregated(false), AGGREGATED);
+            if (aggregated && accept.includes("as=APIGroupDiscoveryList")) return send(res, 200, store.registry.aggregated(false), AGGREGATED);
             return send(res, 200, store.registry.apiGroupList());
         }
         if (segs[0] === "apis" && segs.length === 2) {

@@ -251,12 +251,8 @@ export class Store {
     update(t: ResourceType, ns: string | undefined, name: string, body: any, opts: WriteOptions): any {
         this.checkMeta(t, body, ns, name);
         const old = this.raw(t, ns, name);
-        if (!old) {
-            if (opts.subresource) throw notFound(t, name);
-            // Update of a missing object creates it, like the real server for most kinds.
-            if (body.metadata.resourceVersion) throw notFound(t, name);
-            return this.create(t, ns, { ...body, metadata: { ...body.metadata, name } }, opts);
-        }
+        // No kind here allows create-on-update (the real server allows it only for a few others).
+        if (!old) throw notFound(t, name);
         this.checkVersion(t, old, body.metadata.resourceVersion);
         let cand = clone(body);
         cand.apiVersion = old.apiVersion;
@@ -730,10 +726,10 @@ function validateCrd(t: ResourceType, crd: any): void {
     if (causes.length) throw invalid(t, crd.metadata.name, causes);
 }
 
-/** Everything but metadata (and status when it is a subresource): what bumps generation. */
+/** Everything but metadata (and status when it is a subresource): what bumps generation, as for CRs. */
 function specOf(t: ResourceType, o: any): any {
     const { metadata, status, ...rest } = o;
-    return t.statusSubresource || !t.builtin ? rest : { ...rest, status };
+    return t.statusSubresource ? rest : { ...rest, status };
 }
 
 function stripMeta(o: any): any {
