@@ -81,6 +81,12 @@ export function computeHealth(obj: KubeObject | undefined): Health {
     return current("Resource is current");
 }
 
+/**
+ * Ready=False reasons Flux uses for states it leaves on its own: waiting for dependsOn, for the
+ * source's artifact, or a retry in progress. They are not failures of the object itself.
+ */
+export const FLUX_TRANSIENT_REASONS = new Set(["DependencyNotReady", "ArtifactFailed", "Progressing", "ProgressingWithRetry"]);
+
 function fluxHealth(obj: KubeObject, generation: number | undefined, observed: number | undefined): Health {
     const ready = findCondition(obj, "Ready");
     if ((obj.spec as Obj | undefined)?.suspend === true) return current("reconciliation is suspended");
@@ -91,7 +97,10 @@ function fluxHealth(obj: KubeObject, generation: number | undefined, observed: n
         }
         return current(ready.message ?? "Ready");
     }
-    if (ready.status === "False") return failed(ready.reason ?? "NotReady", ready.message ?? "not ready");
+    if (ready.status === "False") {
+        if (ready.reason && FLUX_TRANSIENT_REASONS.has(ready.reason)) return inProgress(ready.reason, ready.message ?? "waiting");
+        return failed(ready.reason ?? "NotReady", ready.message ?? "not ready");
+    }
     return inProgress(ready.reason ?? "Progressing", ready.message ?? "reconciliation in progress");
 }
 

@@ -6,7 +6,7 @@ import { GitopsError } from "../errors";
 import { API, KubeObject, RECONCILE_REQUESTED_AT } from "../flux/api";
 import { ClusterClient } from "./client";
 import { objectId } from "./ids";
-import { computeHealth, findCondition, Health, HealthStatus } from "./kstatus";
+import { computeHealth, findCondition, FLUX_TRANSIENT_REASONS, Health, HealthStatus } from "./kstatus";
 import { mapLimit, sleep } from "./retry";
 import { readLive, resolveObjects, rethrowFirst } from "./plan";
 
@@ -203,7 +203,8 @@ export function kustomizationAt(o: KubeObject, revision: string): Health {
     const reconciling = findCondition(o, "Reconciling");
     if (stalled?.status === "True") return { status: "Failed", reason: stalled.reason, message: stalled.message ?? "stalled" };
     const gen = (o.metadata as { generation?: number }).generation;
-    if (ready?.status === "False" && reconciling?.status !== "True" && revisionMatches(st.lastAttemptedRevision, revision)) {
+    const transient = !!ready?.reason && FLUX_TRANSIENT_REASONS.has(ready.reason);
+    if (ready?.status === "False" && !transient && reconciling?.status !== "True" && revisionMatches(st.lastAttemptedRevision, revision)) {
         return { status: "Failed", reason: ready.reason, message: ready.message ?? "not ready" };
     }
     if (!revisionMatches(st.lastAppliedRevision, revision)) {

@@ -174,6 +174,8 @@ describe("cluster: kstatus health", () => {
         assert.strictEqual(computeHealth(ks([{ type: "Stalled", status: "True", message: "bad" }])).status, "Failed");
         assert.strictEqual(computeHealth(ks([{ type: "Ready", status: "True" }], 0)).status, "InProgress");
         assert.strictEqual(computeHealth(ks([])).status, "InProgress");
+        // Waiting for dependsOn or the source is not a failure of the Kustomization.
+        assert.strictEqual(computeHealth(ks([{ type: "Ready", status: "False", reason: "DependencyNotReady", message: "dependency 'flux-system/infra' is not ready" }])).status, "InProgress");
     });
 
     it("Jobs: Complete is Current, Failed is Failed, running is InProgress", () => {
@@ -277,6 +279,7 @@ describe("cluster: revisions", () => {
         assert.strictEqual(kustomizationAt(k({ observedGeneration: 1, lastAppliedRevision: "main@sha1:" + "b".repeat(40), conditions: [{ type: "Ready", status: "True" }] }), rev).status, "InProgress");
         const failed = kustomizationAt(k({ observedGeneration: 1, lastAttemptedRevision: rev, conditions: [{ type: "Ready", status: "False", reason: "HealthCheckFailed", message: "timeout waiting for Deployment/apps/podinfo" }] }), rev);
         assert.deepStrictEqual([failed.status, failed.message], ["Failed", "timeout waiting for Deployment/apps/podinfo"]);
+        assert.strictEqual(kustomizationAt(k({ observedGeneration: 1, lastAttemptedRevision: rev, conditions: [{ type: "Ready", status: "False", reason: "DependencyNotReady" }] }), rev).status, "InProgress");
         // Ready=False about an older revision is not this revision's failure.
         assert.strictEqual(kustomizationAt(k({ observedGeneration: 1, lastAttemptedRevision: "old", conditions: [{ type: "Ready", status: "False" }] }), rev).status, "InProgress");
     });
