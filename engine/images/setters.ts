@@ -273,27 +273,36 @@ function blockHeaderComment(text: string, start: number): string {
 }
 
 const LEADER_RE = /^[ \t]*(?:-[ \t]+)*(?:[&!][^ \t]*[ \t]+)*$/;
+/** A line holding only sequence indicators, anchors or tags, and maybe a comment: `  - &a # c`. */
+const DASH_ONLY_LINE = /^[ \t]*(?:-(?:[ \t]+|$))+(?:[&!][^ \t]*(?:[ \t]+|$))*(#.*)?$/;
 
 /**
- * The head comment of a scalar starting at `start`: when the scalar starts its line (only
- * indentation, `- ` indicators, anchors or tags before it), the nearest block of comment lines
- * above it (blank lines in between allowed), joined with "\n" as go-yaml does.
+ * The head comment of a scalar starting at `start`, as go-yaml assigns it: when the scalar starts
+ * its line (only indentation, `- ` indicators, anchors or tags before it), the nearest block of
+ * comment lines above it (blank lines in between allowed), joined with "\n". When the scalar is
+ * the content of a `-` on the line above (`- # comment` then the value on the next line), that
+ * line's comment is the first line of the block (go-yaml does so even when that `-` is an empty item
+ * of its own and the scalar is the next item).
  */
 function headCommentBefore(text: string, start: number): string {
     const lineStart = text.lastIndexOf("\n", start - 1) + 1;
-    if (!LEADER_RE.test(text.slice(lineStart, start))) return "";
+    const leader = text.slice(lineStart, start);
+    if (!LEADER_RE.test(leader)) return "";
     const lines: string[] = [];
     let end = lineStart - 1; // the "\n" ending the previous line
     let seenComment = false;
     while (end >= 0) {
         const s = text.lastIndexOf("\n", end - 1) + 1;
-        const line = text.slice(s, end).replace(/\r$/, "").trim();
-        if (line.startsWith("#")) {
-            lines.unshift(line);
+        const line = text.slice(s, end).replace(/\r$/, "");
+        const trimmed = line.trim();
+        if (trimmed.startsWith("#")) {
+            lines.unshift(trimmed);
             seenComment = true;
-        } else if (line === "" && !seenComment) {
+        } else if (trimmed === "" && !seenComment) {
             // blank lines between the comment and the scalar
         } else {
+            const dash = DASH_ONLY_LINE.exec(line);
+            if (dash?.[1]) lines.unshift(dash[1]);
             break;
         }
         end = s - 1;
@@ -477,7 +486,12 @@ export function applySettersToText(
     for (const { base: b, doc } of parsed) {
         base = b;
         const root = doc.contents;
-        if (YAML.isScalar(root)) continue;
+        if (root === null || (YAML.isScalar(root) && root.type === "PLAIN" && /^(|~|null|Null|NULL)$/.test(String(root.source ?? "")))) continue;
+        if (!YAML.isMap(root)) {
+            // kyaml reads every document as a resource: a sequence or scalar document is an error.
+            problems.push({ kind: "unparsable", where: `${file}:${lines.lineOf(base + (root.range?.[0] ?? 0))}`, message: "document is not a mapping (Flux reads only resources), file skipped" });
+            return { text, changes: [], problems };
+        }
         const id = objectIdOf(root);
         // kyaml unwraps a lone `kind: List` document into its items: each item is its own object.
         if (singleDocument && id.kind === "List" && YAML.isMap(root) && YAML.isSeq(root.get("items", true))) {

@@ -249,6 +249,31 @@ describe("engine/images setters", () => {
         });
     });
 
+    describe("kyaml oracle (test/fixtures/setters/kyaml-oracle, recorded from the Go peer by make.sh)", () => {
+        it("makes exactly kyaml's changes and refuses exactly kyaml's problem files, over hundreds of marker placements", () => {
+            const oracle = JSON.parse(fs.readFileSync(path.join(FIXTURES, "kyaml-oracle", "kyaml-oracle.json"), "utf8")) as {
+                policy: string;
+                inputs: Record<string, string>;
+                changes: Array<{ file: string; setter: string; old: string; new: string }>;
+                problemFiles: string[];
+            };
+            const dir = path.join(tmp, "oracle");
+            fs.mkdirSync(dir);
+            for (const [f, text] of Object.entries(oracle.inputs)) fs.writeFileSync(path.join(dir, f), text);
+            const [key, ref] = oracle.policy.split("=");
+            const [ns, name] = key.split(":");
+            const result = updateWithSetters(dir, [policy(ns, name, ref)]);
+            const line = (c: { file: string; setter: string; old: string; new: string }) => JSON.stringify([c.file, c.setter, c.old, c.new]);
+            assert.deepStrictEqual(
+                result.changes.map((c) => line({ file: c.file, setter: c.setter, old: c.oldValue, new: c.newValue })).sort(),
+                oracle.changes.map(line).sort(),
+            );
+            const refused = [...new Set(result.problems.filter((p) => p.kind === "unparsable").map((p) => p.where.split(":")[0]))].sort();
+            assert.deepStrictEqual(refused, oracle.problemFiles);
+            assert.ok(oracle.changes.length > 400 && oracle.problemFiles.length > 20);
+        });
+    });
+
     describe("byte preservation", () => {
         it("changes only the scalar's bytes: BOM, CRLF, tabs, comments, separators, no final newline", () => {
             const original =
