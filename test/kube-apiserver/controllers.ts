@@ -212,7 +212,7 @@ export class Controllers {
                 setCondition(x, { type: "Ready", status: "True", reason: "ReconciliationSucceeded", message: `Applied revision: ${rev}` });
             } else if (kind === "HelmRelease") {
                 st.lastAttemptedRevision = rev;
-                st.lastAppliedRevision = rev;
+                st.history = [{ chartName: x.spec?.chart?.spec?.chart ?? x.metadata.name, chartVersion: rev, status: "deployed", version: 1 }];
                 setCondition(x, { type: "Released", status: "True", reason: "InstallSucceeded", message: `Helm install succeeded for release ${x.metadata.namespace}/${x.metadata.name}` });
                 setCondition(x, { type: "Ready", status: "True", reason: "InstallSucceeded", message: `Helm install succeeded for release ${x.metadata.namespace}/${x.metadata.name}` });
             } else {

@@ -280,9 +280,10 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
                     if (table) return send(res, 200, { ...toTable(t, items, includeObject, rv), metadata: { resourceVersion: rv, ...meta } });
                     return send(res, 200, {
                         kind: `${t.kind}List`, apiVersion: apiVersionOf(t), metadata: { resourceVersion: rv, ...meta },
-                        items: items.map((o) => ({ ...o, apiVersion: undefined, kind: undefined })).map((o) => {
-                            delete o.apiVersion; delete o.kind;
-                            return { apiVersion: apiVersionOf(t), kind: t.kind, ...o };
+                        // Like the real server: typed (built-in) lists omit apiVersion/kind on items, CR lists keep them.
+                        items: items.map((o) => {
+                            const { apiVersion: _a, kind: _k, ...rest } = o;
+                            return t.builtin ? rest : { apiVersion: apiVersionOf(t), kind: t.kind, ...rest };
                         }),
                     });
                 }
