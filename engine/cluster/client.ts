@@ -178,7 +178,11 @@ export class ClusterClient {
             try {
                 res = await this.once(auth, url, method, headers, payload);
             } catch (err) {
-                if (attempt < this.retry.attempts && isRetryableError(err)) {
+                // A server that is not there (refused, or silent until our timeout) gets three
+                // tries, not the full budget: a preview against a missing cluster must end soon.
+                const code = (err as { code?: string }).code;
+                const unreachable = code === "ECONNREFUSED" || code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENOTFOUND";
+                if (attempt < (unreachable ? Math.min(3, this.retry.attempts) : this.retry.attempts) && isRetryableError(err)) {
                     this.stats.retries++;
                     await sleep(backoffDelay(attempt, this.retry));
                     continue;

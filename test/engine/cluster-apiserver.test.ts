@@ -450,6 +450,18 @@ describe("cluster engine against the API test server", function () {
             );
         });
 
+        it("gives up soon on a server that is not there, saying it could not be reached", async () => {
+            const port = new URL(api.url).port;
+            const dead = ClusterClient.fromKubeconfig(api.kubeconfig.replace(`127.0.0.1:${port}`, "127.0.0.1:1"), undefined, { retry: { baseMs: 5 } });
+            try {
+                await assert.rejects(diffCluster(dead, app()), /ECONNREFUSED|could not be reached/);
+                // Discovery of v1, apps/v1 and example.com/v1, three tries each.
+                assert.strictEqual(dead.stats.requests, 9);
+            } finally {
+                dead.close();
+            }
+        });
+
         it("rejects unreadable kubeconfigs and unknown contexts with where and what to do", () => {
             assert.throws(() => ClusterClient.fromKubeconfig(":\n  - [", undefined), /kubeconfig: cannot read the kubeconfig/);
             assert.throws(() => ClusterClient.fromKubeconfig(api.kubeconfig, "prod"), /kubeconfig context prod: no such context; the kubeconfig has: test/);
