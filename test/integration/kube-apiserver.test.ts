@@ -479,6 +479,42 @@ describe("kube-apiserver: watch", () => {
     });
 });
 
+describe("kube-apiserver: watch with a label selector", () => {
+    const api = useServer();
+
+    it("an object that starts matching is ADDED, one that stops matching is DELETED", async () => {
+        const url = api().url;
+        const events: string[] = [];
+        const ctl = new AbortController();
+        const res = await fetch(`${url}/api/v1/namespaces/default/configmaps?watch=1&labelSelector=team%3Dblue`, { signal: ctl.signal });
+        const reader = res.body!.getReader();
+        const pump = (async () => {
+            let buf = "";
+            try {
+                for (;;) {
+                    const { value, done } = await reader.read();
+                    if (done) return;
+                    buf += Buffer.from(value).toString("utf8");
+                    let i;
+                    while ((i = buf.indexOf("\n")) >= 0) {
+                        const e = JSON.parse(buf.slice(0, i));
+                        events.push(`${e.type} ${e.object.metadata.name}`);
+                        buf = buf.slice(i + 1);
+                    }
+                }
+            } catch { /* aborted */ }
+        })();
+        await call(url, "POST", "/api/v1/namespaces/default/configmaps", cm("m", {}, { team: "red" }));
+        await call(url, "PATCH", "/api/v1/namespaces/default/configmaps/m", { metadata: { labels: { team: "blue" } } }, MERGE);
+        await call(url, "PATCH", "/api/v1/namespaces/default/configmaps/m", { data: { a: "1" } }, MERGE);
+        await call(url, "PATCH", "/api/v1/namespaces/default/configmaps/m", { metadata: { labels: { team: "green" } } }, MERGE);
+        await waitFor(() => events.length >= 3);
+        assert.deepEqual(events, ["ADDED m", "MODIFIED m", "DELETED m"]);
+        ctl.abort();
+        await pump;
+    });
+});
+
 describe("kube-apiserver: faults", () => {
     const api = useServer();
 

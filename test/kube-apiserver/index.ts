@@ -17,7 +17,7 @@ import * as path from "path";
 import { AddressInfo, Socket } from "net";
 import { clone } from "./fields";
 import { apiVersionOf, openApiV3Doc, openApiV3Index, ResourceType } from "./registry";
-import { ApiError, noSuchResource, notFound, Store, Watcher, WriteOptions } from "./store";
+import { ApiError, filteredEvent, noSuchResource, notFound, Store, Watcher, WriteOptions } from "./store";
 import { toTable, wantsTable } from "./table";
 import { Controllers } from "./controllers";
 import { decodeProtobuf } from "./protobuf";
@@ -374,7 +374,8 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
             for (const ev of since) {
                 if (ev.group !== t.group || ev.kind !== t.kind) continue;
                 if (w.namespace && ev.object.metadata.namespace !== w.namespace) continue;
-                if (filter(ev.object)) line(ev.type, ev.object);
+                const seen = filteredEvent(ev, filter);
+                if (seen) line(seen.type, seen.object);
             }
         }
         const timeout = Number(q.get("timeoutSeconds") ?? 1800);

@@ -72,6 +72,22 @@ export interface WatchEvent {
     group: string;
     kind: string;
     object: any;
+    /** The object before a MODIFIED event (for filtered watches). */
+    previous?: any;
+}
+
+/**
+ * What a watcher filtered by `filter` sees of an event: a MODIFIED object that starts matching is
+ * ADDED, one that stops matching is DELETED, like the real watch cache.
+ */
+export function filteredEvent(ev: WatchEvent, filter: (o: any) => boolean): WatchEvent | undefined {
+    const now = filter(ev.object);
+    if (ev.type !== "MODIFIED" || !ev.previous) return now ? ev : undefined;
+    const before = filter(ev.previous);
+    if (now && before) return ev;
+    if (now) return { ...ev, type: "ADDED" };
+    if (before) return { ...ev, type: "DELETED" };
+    return undefined;
 }
 
 export interface Watcher {
@@ -457,7 +473,7 @@ export class Store {
                 return this.render(t, next);
             }
             this.objects.set(key, next);
-            this.emit({ type: old ? "MODIFIED" : "ADDED", rv, group: t.group, kind: t.kind, object: clone(next) });
+            this.emit({ type: old ? "MODIFIED" : "ADDED", rv, group: t.group, kind: t.kind, object: clone(next), ...(old ? { previous: clone(old) } : {}) });
             for (const h of this.hooks) h(t, old, next, opts);
             return this.render(t, this.objects.get(key) === next ? next : next);
         }
@@ -475,8 +491,8 @@ export class Store {
         for (const w of this.watchers) {
             if (w.group !== ev.group || w.kind !== ev.kind) continue;
             if (w.namespace && ev.object.metadata.namespace !== w.namespace) continue;
-            if (!w.filter(ev.object)) continue;
-            w.send(ev);
+            const seen = filteredEvent(ev, w.filter);
+            if (seen) w.send(seen);
         }
     }
 
