@@ -9,6 +9,7 @@
  * Secrets (tokens, kubeconfigs, webhook addresses) never live here: they are read separately
  * through `pulumi config set --secret` (see SECRET_KEYS) and stay Pulumi secrets.
  */
+import { canaryProblems, FLAGGER_NAMESPACE, PROMETHEUS_URL } from "../delivery/canary";
 import { GitopsError } from "../errors";
 import {
     ConfigErrors,
@@ -254,15 +255,39 @@ export interface ImagePolicyConfig {
     provider?: "generic" | "aws" | "azure" | "gcp";
 }
 
-export interface CanaryConfig {
+export interface CanaryMetricConfig {
+    /** A Flagger built-in (request-success-rate, request-duration) or any name with templateRef. */
+    name: string;
+    /** Pass when the value is within [min, max]. */
+    thresholdRange: { min?: number; max?: number };
+    /** Query window. Default "1m". */
     interval: string;
+    /** Name of a MetricTemplate in gitops:delivery.metricTemplates. */
+    templateRef?: string;
+}
+
+export interface CanaryConfig {
+    /** The workload Flagger shifts traffic to. Default { kind: "Deployment", name: <app name> }. */
+    targetRef: { kind: "Deployment" | "DaemonSet"; name: string };
+    /** Port of the Services Flagger generates (apex, -primary, -canary). Default 80; they target the app port. */
+    port: number;
+    /** Time between analysis steps. Default "1m". */
+    interval: string;
+    /** Failed checks before rollback (at least 1). Default 5. */
     threshold: number;
+    /** Canary weight at which the analysis promotes (1-100). Default 50. */
     maxWeight: number;
+    /** Weight added per step. Default 10 when stepWeights is not set; not with stepWeights. */
     stepWeight?: number;
+    /** Explicit increasing weights per step; the last must reach maxWeight. */
     stepWeights?: number[];
-    metrics: Array<{ name: string; thresholdRange: { min?: number; max?: number }; interval: string; templateRef?: string }>;
+    /** Default: request-success-rate min 99 and request-duration max 500 (ms), each over 1m. */
+    metrics: CanaryMetricConfig[];
+    /** Generate traffic with Flagger's load tester during the analysis. Default true. */
     loadTest: boolean;
+    /** URL of a confirm-promotion gate (promotion waits until it answers 200). */
     confirmPromotion?: string;
+    /** URL of a rollback webhook (a 200 from it aborts the analysis and rolls back). */
     rollbackWebhook?: string;
 }
 
@@ -298,11 +323,27 @@ export interface ImageAutomationConfig {
     messageTemplate?: string;
 }
 
+export interface MetricTemplateConfig {
+    name: string;
+    /** Default the Flagger namespace ("istio-system"). */
+    namespace: string;
+    /** PromQL; Flagger substitutes {{ namespace }}, {{ target }}, {{ interval }}. */
+    query: string;
+    /** Prometheus address. Default the platform's Prometheus ("http://prometheus-server.monitoring:80"). */
+    address: string;
+}
+
 export interface DeliveryConfig {
+    /** Istio base, istiod and the ingress gateway (+ the public Gateway object). Default: flagger.enabled. */
     istio: { enabled: boolean; version: string; gateway: boolean; gatewayHosts: string[] };
+    /** Flagger (meshProvider istio, metrics from Prometheus) and its load tester. Default false. */
     flagger: { enabled: boolean; version: string; loadtesterVersion: string };
+    /** Prometheus (prometheus-community chart). Default: flagger.enabled. */
     prometheus: { enabled: boolean; version: string };
+    /** Grafana (grafana chart) with Flagger's Istio dashboard. Default false. */
     grafana: { enabled: boolean; version: string };
+    /** Custom metric templates canaries may reference with templateRef. */
+    metricTemplates: MetricTemplateConfig[];
 }
 
 export interface NotificationProviderConfig {
@@ -732,22 +773,28 @@ function readImagePolicy(n: Node): ImagePolicyConfig | undefined {
     return p;
 }
 
-function readCanary(n: Node): CanaryConfig | undefined {
-    if (!n.object(["interval", "threshold", "maxWeight", "stepWeight", "stepWeights", "metrics", "loadTest", "confirmPromotion", "rollbackWebhook"])) return undefined;
+function readCanary(n: Node, appName: string): CanaryConfig | undefined {
+    if (!n.object(["targetRef", "port", "interval", "threshold", "maxWeight", "stepWeight", "stepWeights", "metrics", "loadTest", "confirmPromotion", "rollbackWebhook"])) return undefined;
+    const t = n.at("targetRef");
+    t.object(["kind", "name"]);
+    const stepWeights = n.at("stepWeights").present ? n.at("stepWeights").list((w) => w.int(undefined)) : undefined;
     return {
+        targetRef: { kind: t.at("kind").oneOf(["Deployment", "DaemonSet"] as const, "Deployment"), name: t.at("name").string(appName, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }) },
+        port: n.at("port").int(80, 1, 65535),
         interval: n.at("interval").string("1m", { pattern: DURATION, patternText: DURATION_TEXT }),
         threshold: n.at("threshold").int(5),
         maxWeight: n.at("maxWeight").int(50),
-        stepWeight: n.at("stepWeight").optionalInt(),
-        stepWeights: n.at("stepWeights").present ? n.at("stepWeights").list((w) => w.int(undefined)) : undefined,
-        metrics: n.at("metrics").list<CanaryConfig["metrics"][number]>(
+        stepWeight: n.at("stepWeight").present ? n.at("stepWeight").int(undefined) : stepWeights ? undefined : 10,
+        stepWeights,
+        metrics: n.at("metrics").list<CanaryMetricConfig>(
             (m) => {
                 m.object(["name", "thresholdRange", "interval", "templateRef"], true);
                 const tr = m.at("thresholdRange");
                 tr.object(["min", "max"], true);
+                const num = (x: Node) => (x.present ? (typeof x.value === "number" ? x.value : (x.errors.add(x.key, "must be a number", x.value), undefined)) : undefined);
                 return {
-                    name: m.at("name").string(),
-                    thresholdRange: { min: tr.at("min").present ? tr.at("min").int(undefined) : undefined, max: tr.at("max").present ? tr.at("max").int(undefined) : undefined },
+                    name: m.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
+                    thresholdRange: { min: num(tr.at("min")), max: num(tr.at("max")) },
                     interval: m.at("interval").string("1m", { pattern: DURATION, patternText: DURATION_TEXT }),
                     templateRef: m.at("templateRef").optionalString(),
                 };
@@ -758,8 +805,8 @@ function readCanary(n: Node): CanaryConfig | undefined {
             ],
         ),
         loadTest: n.at("loadTest").bool(true),
-        confirmPromotion: n.at("confirmPromotion").optionalString(),
-        rollbackWebhook: n.at("rollbackWebhook").optionalString(),
+        confirmPromotion: n.at("confirmPromotion").optionalString({ pattern: /^https?:\/\//, patternText: "an http(s):// URL" }),
+        rollbackWebhook: n.at("rollbackWebhook").optionalString({ pattern: /^https?:\/\//, patternText: "an http(s):// URL" }),
     };
 }
 
@@ -776,7 +823,7 @@ function readApp(n: Node, delivery: DeliveryConfig): AppConfig {
         env: n.at("env").stringMap(),
         imagePolicy: readImagePolicy(n.at("imagePolicy")),
         freeze: n.at("freeze").bool(false),
-        canary: readCanary(n.at("canary")),
+        canary: readCanary(n.at("canary"), name),
         istioInjection: n.at("istioInjection").present ? n.at("istioInjection").bool(delivery.istio.enabled) : delivery.istio.enabled ? true : undefined,
     };
 }
@@ -797,7 +844,7 @@ function readImageAutomation(n: Node, stack: string, fleet: FleetConfig): ImageA
 }
 
 function readDelivery(n: Node): DeliveryConfig {
-    n.object(["istio", "flagger", "prometheus", "grafana"]);
+    n.object(["istio", "flagger", "prometheus", "grafana", "metricTemplates"]);
     const i = n.at("istio");
     i.object(["enabled", "version", "gateway", "gatewayHosts"]);
     const f = n.at("flagger");
@@ -817,6 +864,15 @@ function readDelivery(n: Node): DeliveryConfig {
         flagger: { enabled: flaggerEnabled, version: f.at("version").string("1.41.0"), loadtesterVersion: f.at("loadtesterVersion").string("0.35.0") },
         prometheus: { enabled: p.at("enabled").bool(flaggerEnabled), version: p.at("version").string("27.28.0") },
         grafana: { enabled: g.at("enabled").bool(false), version: g.at("version").string("9.3.0") },
+        metricTemplates: n.at("metricTemplates").list((m) => {
+            m.object(["name", "namespace", "query", "address"], true);
+            return {
+                name: m.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
+                namespace: m.at("namespace").string(FLAGGER_NAMESPACE, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
+                query: m.at("query").string(),
+                address: m.at("address").string(PROMETHEUS_URL, { pattern: /^https?:\/\//, patternText: "an http(s):// URL" }),
+            };
+        }),
     };
 }
 
@@ -879,6 +935,9 @@ function crossCheck(cfg: StackConfig, errors: ConfigErrors): void {
     dup("apps", "apps", cfg.apps.map((a) => a.name));
     dup("kustomizations", "kustomizations", cfg.kustomizations.map((k) => k.name));
     dup("notification providers", "notifications.providers", cfg.notifications.providers.map((p) => p.name));
+    dup("metric templates", "delivery.metricTemplates", cfg.delivery.metricTemplates.map((t) => t.name));
+    if (cfg.delivery.flagger.enabled && !cfg.delivery.istio.enabled) errors.addRaw(`${NS}:delivery.flagger.enabled needs ${NS}:delivery.istio.enabled: Flagger shifts traffic through the Istio mesh`);
+    if (cfg.delivery.flagger.enabled && !cfg.delivery.prometheus.enabled) errors.addRaw(`${NS}:delivery.flagger.enabled needs ${NS}:delivery.prometheus.enabled: Flagger reads its metrics from Prometheus`);
 
     const helmSources = new Set(cfg.sources.filter((s) => s.kind === "helm").map((s) => s.name));
     cfg.releases.forEach((r, i) => {
@@ -911,6 +970,7 @@ function crossCheck(cfg: StackConfig, errors: ConfigErrors): void {
         if (a.canary && !cfg.delivery.flagger.enabled) {
             errors.addRaw(`${NS}:apps[${i}].canary needs ${NS}:delivery.flagger.enabled: true`);
         }
+        if (a.canary) for (const p of canaryProblems(a.canary, `${NS}:apps[${i}].canary`, cfg.delivery.metricTemplates.map((t) => t.name))) errors.addRaw(p);
     });
     if (needsImage && cfg.imageAutomation.enabled && !hasImageControllers) {
         errors.addRaw(`${NS}:flux.components must include image-reflector-controller and image-automation-controller when image automation is enabled`);

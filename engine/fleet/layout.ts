@@ -41,6 +41,7 @@ import {
     source,
 } from "./objects";
 import { toYaml } from "./yaml";
+import { canaryObject, deliveryStack, metricTemplateObject, publicGateway } from "../delivery";
 
 export interface FleetPlan {
     /** Every file the stack declares: repo-relative path -> content. */
@@ -69,6 +70,11 @@ function kustomizationFile(resources: string[], extra: Record<string, unknown> =
 /** The ImagePolicy name of an app; markers in the overlay name it as flux-system:<name>. */
 export function appPolicyName(app: AppConfig): string {
     return app.name;
+}
+
+/** The Receiver's name for an environment (its webhook path is derived from it). */
+export function receiverName(env: string): string {
+    return `${env}-receiver`;
 }
 
 export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPlan {
@@ -147,7 +153,7 @@ export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPl
             ...n.providers.map((p) => notificationProvider(p, fluxNs, secrets.has(p.name))),
             ...n.alerts.map((a) => alert(a, fluxNs)),
         ];
-        if (n.receiver.enabled) objs.push(receiver(`${env}-receiver`, fluxNs, n.receiver.type));
+        if (n.receiver.enabled) objs.push(receiver(receiverName(env), fluxNs, n.receiver.type));
         files[`${clusterDir}/notifications.yaml`] = toYaml(objs);
         clusterResources.push("notifications.yaml");
     }
@@ -157,13 +163,16 @@ export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPl
     const releaseResources: string[] = [];
     const releasePatches: Array<{ path: string }> = [];
     const sourceNs = fluxNs;
-    for (const s of cfg.sources) {
+    // The delivery stack (Istio, Prometheus, Flagger, load tester, Grafana) comes first: its
+    // releases are ordered by dependsOn, and the apps' canaries need its CRDs.
+    const delivery = deliveryStack(cfg.delivery, fluxNs);
+    for (const s of [...delivery.sources, ...cfg.sources]) {
         const dir = `infrastructure/base/_sources/${s.name}`;
         files[`${dir}/${s.kind === "helm" ? "helmrepository" : s.kind === "oci" ? "ocirepository" : "gitrepository"}.yaml`] = toYaml([source(s)]);
         files[`${dir}/kustomization.yaml`] = kustomizationFile([`${s.kind === "helm" ? "helmrepository" : s.kind === "oci" ? "ocirepository" : "gitrepository"}.yaml`]);
         releaseResources.push(`../../base/_sources/${s.name}`);
     }
-    for (const r of cfg.releases) {
+    for (const r of [...delivery.releases, ...cfg.releases]) {
         const dir = `infrastructure/base/releases/${r.name}`;
         files[`${dir}/helmrelease.yaml`] = toYaml([helmReleaseBase(r, sourceNs)]);
         files[`${dir}/kustomization.yaml`] = kustomizationFile(["helmrelease.yaml"]);
@@ -174,6 +183,12 @@ export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPl
     files[`infrastructure/${env}/releases/kustomization.yaml`] = kustomizationFile(releaseResources, releasePatches.length ? { patches: releasePatches } : {});
 
     const manifestResources: string[] = [];
+    if (cfg.delivery.istio.enabled && cfg.delivery.istio.gateway) {
+        const dir = "infrastructure/base/manifests/istio-gateway";
+        files[`${dir}/gateway.yaml`] = toYaml([publicGateway(cfg.delivery.istio.gatewayHosts)]);
+        files[`${dir}/kustomization.yaml`] = kustomizationFile(["gateway.yaml"]);
+        manifestResources.push("../../base/manifests/istio-gateway");
+    }
     const appNamespaces = new Map<string, AppConfig>();
     for (const a of cfg.apps) if (!appNamespaces.has(a.namespace)) appNamespaces.set(a.namespace, a);
     for (const [ns, a] of appNamespaces) {
@@ -205,6 +220,18 @@ export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPl
             files[`apps/${env}/patches/${a.name}-env.yaml`] = toYaml([appEnvPatch(a)]);
             appPatches.push({ path: `patches/${a.name}-env.yaml` });
         }
+        if (a.canary) {
+            // Flagger owns the app's Services (apex, -primary, -canary) in this environment.
+            files[`apps/${env}/canaries/${a.name}.yaml`] = toYaml([canaryObject(a, { gateway: cfg.delivery.istio.enabled && cfg.delivery.istio.gateway, hosts: cfg.delivery.istio.gatewayHosts, templates: cfg.delivery.metricTemplates })]);
+            files[`apps/${env}/patches/${a.name}-service-delete.yaml`] = toYaml([appServiceDelete(a)]);
+            appResources.push(`canaries/${a.name}.yaml`);
+            appPatches.push({ path: `patches/${a.name}-service-delete.yaml` });
+        }
+    }
+    const templates = cfg.delivery.flagger.enabled ? cfg.delivery.metricTemplates : [];
+    if (templates.length > 0) {
+        files[`apps/${env}/metric-templates.yaml`] = toYaml(templates.map(metricTemplateObject));
+        appResources.unshift("metric-templates.yaml");
     }
     const overlay = new Document({
         ...KUSTOMIZE_HEADER,
@@ -272,6 +299,11 @@ function appService(a: AppConfig): KubeObject {
         metadata: { name: a.name, namespace: a.namespace, labels: appLabels(a) },
         spec: { type: "ClusterIP", selector: { app: a.name }, ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }] },
     };
+}
+
+/** Deletes the base Service in an environment where Flagger generates the app's Services. */
+function appServiceDelete(a: AppConfig): KubeObject {
+    return { apiVersion: "v1", kind: "Service", metadata: { name: a.name, namespace: a.namespace }, $patch: "delete" };
 }
 
 function appEnvPatch(a: AppConfig): KubeObject {

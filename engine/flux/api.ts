@@ -391,3 +391,57 @@ export const FLUX_KINDS: Record<string, string> = {
     Alert: API.notification,
     Receiver: API.receiver,
 };
+
+// ---------------------------------------------------------------------------------------------
+// flagger.app/v1beta1 (Canary, MetricTemplate) and networking.istio.io/v1 (Gateway): the
+// progressive-delivery objects the platform writes next to the Flux ones.
+
+export const ISTIO_NETWORKING = "networking.istio.io/v1";
+
+export interface CanaryMetric {
+    name: string;
+    templateRef?: { name: string; namespace?: string };
+    thresholdRange?: { min?: number; max?: number };
+    interval?: string;
+}
+
+export interface CanaryWebhook {
+    name: string;
+    type?: "confirm-rollout" | "pre-rollout" | "rollout" | "confirm-promotion" | "post-rollout" | "event" | "rollback" | "confirm-traffic-increase";
+    url: string;
+    timeout?: string;
+    metadata?: Record<string, string>;
+}
+
+export interface CanarySpec {
+    targetRef: { apiVersion: string; kind: "Deployment" | "DaemonSet"; name: string };
+    progressDeadlineSeconds?: number;
+    service: { port: number; targetPort?: number | string; portName?: string; gateways?: string[]; hosts?: string[] };
+    analysis: {
+        interval: string;
+        threshold: number;
+        maxWeight?: number;
+        stepWeight?: number;
+        stepWeights?: number[];
+        metrics?: CanaryMetric[];
+        webhooks?: CanaryWebhook[];
+    };
+}
+
+export interface Canary extends KubeObject {
+    apiVersion: typeof API.flagger;
+    kind: "Canary";
+    spec: CanarySpec;
+}
+
+export interface MetricTemplate extends KubeObject {
+    apiVersion: typeof API.flagger;
+    kind: "MetricTemplate";
+    spec: { provider: { type: "prometheus"; address: string }; query: string };
+}
+
+export interface IstioGateway extends KubeObject {
+    apiVersion: typeof ISTIO_NETWORKING;
+    kind: "Gateway";
+    spec: { selector: Record<string, string>; servers: Array<{ port: { number: number; name: string; protocol: string }; hosts: string[] }> };
+}

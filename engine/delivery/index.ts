@@ -1,0 +1,3 @@
+export * from "./canary";
+export * from "./mesh";
+export * from "./receiver";
