@@ -286,6 +286,25 @@ describe("kube-apiserver: server-side apply", () => {
         assert.deepEqual(d.body.spec.template.spec.containers.map((x: any) => x.name), ["app"]);
     });
 
+    it("Update operations own the maps they create, and atomic selectors whole", async () => {
+        const c = await req("POST", "/api/v1/namespaces/default/configmaps?fieldManager=kubectl-create", cm("upd", { a: "1" }, { app: "x" }));
+        assert.deepEqual(c.body.metadata.managedFields.map((e: any) => [e.manager, e.operation, e.fieldsV1]), [["kubectl-create", "Update", {
+            "f:data": { ".": {}, "f:a": {} }, "f:metadata": { "f:labels": { ".": {}, "f:app": {} } },
+        }]]);
+        const d = await req("POST", "/apis/apps/v1/namespaces/default/deployments?fieldManager=kubectl-create", {
+            apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "upd" },
+            spec: { selector: { matchLabels: { app: "u" } }, template: { metadata: { labels: { app: "u" } }, spec: { containers: [{ name: "c", image: "i" }] } } },
+        });
+        const spec = d.body.metadata.managedFields[0].fieldsV1["f:spec"];
+        assert.deepEqual(spec["f:selector"], {});
+        assert.equal(spec["."], undefined);
+        assert.deepEqual(spec["f:strategy"]["f:rollingUpdate"], { ".": {}, "f:maxSurge": {}, "f:maxUnavailable": {} });
+        assert.deepEqual(spec["f:template"]["f:spec"]["f:containers"], { 'k:{"name":"c"}': { ".": {}, "f:image": {}, "f:name": {} } });
+        // Removing the labels map drops it from the creator's set.
+        const r = await req("PATCH", "/api/v1/namespaces/default/configmaps/upd?fieldManager=editor", { metadata: { labels: null } }, MERGE);
+        assert.deepEqual(r.body.metadata.managedFields[0].fieldsV1, { "f:data": { ".": {}, "f:a": {} } });
+    });
+
     it("requires fieldManager, and rejects managedFields in the configuration", async () => {
         const r = await req("PATCH", CM, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n", APPLY);
         assert.equal(r.status, 400);

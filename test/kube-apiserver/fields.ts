@@ -48,11 +48,18 @@ function isMap(v: unknown): v is Record<string, any> {
     return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** Built-in fields that are atomic structs or maps (LabelSelector, Service.spec.selector). */
+const ATOMIC_FIELDS = new Set(["selector", "podSelector", "namespaceSelector"]);
+
+/** Built-in fields that are non-pointer structs: always present, so never "added" by an update. */
+const ALWAYS_PRESENT = new Set(["spec", "status", "metadata", "template", "strategy"]);
+
 /** The set of fields present in `obj` (for apply: what the applier states; for updates: what exists). */
 export function fieldSetOf(obj: any, t: ResourceType | undefined, scope: Scope): FieldSet {
     const out: FieldSet = new Set();
+    const builtin = !t || t.builtin;
     const walk = (v: any, path: string[], names: string[]): void => {
-        if (isMap(v) && Object.keys(v).length) {
+        if (isMap(v) && Object.keys(v).length && !(builtin && ATOMIC_FIELDS.has(names[names.length - 1]))) {
             for (const [k, c] of Object.entries(v)) walk(c, [...path, elKey({ f: k })], [...names, k]);
             return;
         }
@@ -247,6 +254,21 @@ export function diffSets(before: any, after: any, t: ResourceType | undefined, s
     const sb = fieldSetOf(before, t, scope), sa = fieldSetOf(after, t, scope);
     const changed = leaves(sa).filter((p) => !sb.has(p) || !deepEqual(getAt(before, p), getAt(after, p)));
     for (const p of sa) if (!sb.has(p)) changed.push(p); // new list items and set values
+    // Maps that an update brings into existence are owned themselves (the "." of FieldsV1), as the
+    // real server records for Update operations; built-in non-pointer structs always exist.
+    const builtin = !t || t.builtin;
+    for (const p of sa) {
+        const els = p.split("\n");
+        for (let n = 1; n < els.length; n++) {
+            const prefix = els.slice(0, n).join("\n");
+            const last = els[n - 1];
+            if (!last.startsWith("f:")) continue;
+            const name = last.slice(2);
+            if (n === 1 && name === "metadata") continue;
+            if (builtin && ALWAYS_PRESENT.has(name)) continue;
+            if (getAt(before, prefix) === undefined && isMap(getAt(after, prefix))) changed.push(prefix);
+        }
+    }
     const removed = [...sb].filter((p) => !sa.has(p));
     return { changed: [...new Set(changed)], removed };
 }

@@ -792,6 +792,12 @@ function updateEntries(entries: Entry[], t: ResourceType, before: any, after: an
     for (const e of entries) {
         for (const p of removed) e.set.delete(p);
         if (e !== mine) for (const p of changed) e.set.delete(p);
+        // Paths (in this write's scope) that no longer exist are nobody's any more.
+        for (const p of [...e.set]) {
+            const top = p.slice(0, p.indexOf("\n") < 0 ? undefined : p.indexOf("\n"));
+            const inScope = scope === "status" ? top === "f:status" : !(top === "f:status" && t.statusSubresource);
+            if (inScope && getAt(after, p) === undefined) e.set.delete(p);
+        }
     }
     if (!changed.length) return;
     if (!mine) {
