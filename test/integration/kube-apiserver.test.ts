@@ -36,6 +36,29 @@ async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, ms =
     }
 }
 
+/** Streams a watch; events are parsed JSON lines. */
+function watch(base: string, path: string): { events: any[]; close(): void; ended: Promise<void> } {
+    const events: any[] = [];
+    let buf = "";
+    let resolveEnd!: () => void;
+    const ended = new Promise<void>((r) => (resolveEnd = r));
+    const req = http.get(base + path, (res) => {
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+            buf += d;
+            let i;
+            while ((i = buf.indexOf("\n")) >= 0) {
+                events.push(JSON.parse(buf.slice(0, i)));
+                buf = buf.slice(i + 1);
+            }
+        });
+        res.on("end", resolveEnd);
+        res.on("close", resolveEnd);
+    });
+    req.on("error", () => resolveEnd());
+    return { events, close: () => req.destroy(), ended };
+}
+
 describe("kube-apiserver: discovery and basic REST", () => {
     const api = useServer();
     const req = (m: string, p: string, b?: unknown, ct?: string, h?: Record<string, string>) => call(api().url, m, p, b, ct, h);
@@ -450,32 +473,10 @@ describe("kube-apiserver: CRDs, status subresource, finalizers, namespaces", () 
 describe("kube-apiserver: watch", () => {
     const api = useServer();
 
-    function watch(path: string): { events: any[]; close(): void; ended: Promise<void> } {
-        const events: any[] = [];
-        let buf = "";
-        let resolveEnd!: () => void;
-        const ended = new Promise<void>((r) => (resolveEnd = r));
-        const req = http.get(api().url + path, (res) => {
-            res.setEncoding("utf8");
-            res.on("data", (d: string) => {
-                buf += d;
-                let i;
-                while ((i = buf.indexOf("\n")) >= 0) {
-                    events.push(JSON.parse(buf.slice(0, i)));
-                    buf = buf.slice(i + 1);
-                }
-            });
-            res.on("end", resolveEnd);
-            res.on("close", resolveEnd);
-        });
-        req.on("error", () => resolveEnd());
-        return { events, close: () => req.destroy(), ended };
-    }
-
     it("streams ADDED, MODIFIED and DELETED events as JSON lines", async () => {
         const url = api().url;
         await call(url, "POST", "/api/v1/namespaces/default/configmaps", cm("before", {}));
-        const w = watch("/api/v1/namespaces/default/configmaps?watch=1");
+        const w = watch(api().url, "/api/v1/namespaces/default/configmaps?watch=1");
         await waitFor(() => w.events.length >= 1);
         assert.deepEqual(w.events.map((e) => `${e.type} ${e.object.metadata.name}`), ["ADDED before"]);
         await call(url, "POST", "/api/v1/namespaces/default/configmaps", cm("w", { a: "1" }));
@@ -492,7 +493,7 @@ describe("kube-apiserver: watch", () => {
         const a = await call(url, "POST", "/api/v1/namespaces/default/configmaps", cm("x1", {}));
         await call(url, "POST", "/api/v1/namespaces/default/configmaps", cm("x2", {}));
         await call(url, "PATCH", "/api/v1/namespaces/default/configmaps/x1", { data: { k: "v" } }, MERGE);
-        const w = watch(`/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${a.body.metadata.resourceVersion}&fieldSelector=metadata.name%3Dx1&timeoutSeconds=1`);
+        const w = watch(api().url, `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${a.body.metadata.resourceVersion}&fieldSelector=metadata.name%3Dx1&timeoutSeconds=1`);
         await w.ended;
         assert.deepEqual(w.events.map((e) => `${e.type} ${e.object.metadata.name}`), ["MODIFIED x1"]);
     });
@@ -629,11 +630,14 @@ describe("kube-apiserver: Flux and Flagger emulation", () => {
 
     it("Canary: Initializing -> Initialized, then Progressing -> Succeeded or Failed", async () => {
         api().flagger.stepMs = 30;
+        const w = watch(api().url, "/apis/flagger.app/v1beta1/namespaces/default/canaries?watch=1");
         const phases: string[] = [];
         const seen = () => {
-            const p = api().get("flagger.app/v1beta1", "Canary", "podinfo")?.status?.phase;
-            if (p && phases[phases.length - 1] !== p) phases.push(p);
-            return p;
+            for (const e of w.events.splice(0)) {
+                const p = e.object.status?.phase;
+                if (p && phases[phases.length - 1] !== p) phases.push(p);
+            }
+            return phases[phases.length - 1];
         };
         await req("POST", "/apis/flagger.app/v1beta1/namespaces/default/canaries", {
             apiVersion: "flagger.app/v1beta1", kind: "Canary", metadata: { name: "podinfo" },
@@ -650,5 +654,7 @@ describe("kube-apiserver: Flux and Flagger emulation", () => {
         assert.equal(c.status.failedChecks, 5);
         assert.equal(c.status.conditions[0].message, "Halt advancement podinfo-primary.default: error rate 20% > 1%");
         assert.equal(c.status.conditions[0].status, "False");
+        assert.deepEqual(phases.slice(4), ["Progressing", "Failed"]);
+        w.close();
     });
 });
