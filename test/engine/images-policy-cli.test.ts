@@ -47,9 +47,8 @@ describe("gitops image-policy select (CLI end to end)", function () {
     it("prints the semver tag alone on stdout", () => {
         write("semver.yaml", policyYaml('semver:\n  range: "^1.0"'));
         const r = gitops(dir, "image-policy", "select", "--policy", "semver.yaml", "--tags", "tags.txt");
-        assert.strictEqual(r.err, "");
-        assert.strictEqual(r.code, 0);
-        assert.strictEqual(r.out, "v1.4.2\n");
+        assert.strictEqual(r.code, 0, r.err);
+        assert.strictEqual(r.out, "v1.4.2\n", r.err);
     });
 
     it("numerical with filterTags extract returns the original tag", () => {
@@ -128,8 +127,8 @@ describe("gitops image-policy select (CLI end to end)", function () {
         it("lists the tags from the registry and selects", () => {
             write("web.yaml", policyYaml('semver:\n  range: "~1"'));
             const r = gitops(dir, "image-policy", "select", "--policy", "web.yaml", "--registry", `${reg.host}/team/web`, "--insecure", "--page-size", "2");
-            assert.strictEqual(r.err, "");
-            assert.strictEqual(r.out, "1.1.0\n");
+            assert.strictEqual(r.code, 0, r.err);
+            assert.strictEqual(r.out, "1.1.0\n", r.err);
             write("webalpha.yaml", policyYaml("alphabetical: {}"));
             // *.sig is excluded by default; --exclude replaces the default list.
             assert.strictEqual(gitops(dir, "image-policy", "select", "--policy", "webalpha.yaml", "--registry", `${reg.url}/team/web`).out, "2.0.0\n");
