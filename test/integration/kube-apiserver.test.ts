@@ -616,6 +616,23 @@ describe("kube-apiserver: Flux and Flagger emulation", () => {
         api().flux.auto = true;
     });
 
+    it("disaster recovery drill: wipe, bootstrap again, and the same revision is applied again", async () => {
+        api().flux.setRevision("main@sha1:dddd");
+        const before = api().get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system");
+        assert.equal(before.status.lastAppliedRevision, "main@sha1:dddd");
+        api().wipe();
+        assert.equal(api().get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system"), undefined);
+        assert.equal((await req("GET", "/apis/kustomize.toolkit.fluxcd.io/v1")).status, 404);
+        for (const c of fluxCrds()) assert.equal((await req("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", c)).status, 201);
+        await req("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: "flux-system" } });
+        const { metadata, spec } = before;
+        const r = await req("POST", K, { apiVersion: before.apiVersion, kind: "Kustomization", metadata: { name: metadata.name }, spec });
+        assert.equal(r.status, 201, r.text);
+        const after = api().get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system");
+        assert.notEqual(after.metadata.uid, before.metadata.uid);
+        assert.equal(after.status.lastAppliedRevision, "main@sha1:dddd");
+    });
+
     it("Deployments are marked rolled out", async () => {
         const r = await req("POST", "/apis/apps/v1/namespaces/default/deployments", {
             apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "podinfo" },

@@ -87,12 +87,6 @@ export class Controllers {
         this.progressions.clear();
     }
 
-    reset(): void {
-        this.stop();
-        this.failures.clear();
-        this.canaryFailures.clear();
-    }
-
     private later(ms: number, fn: () => void): NodeJS.Timeout {
         const t = setTimeout(() => {
             this.timers.delete(t);

@@ -395,7 +395,8 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
             fs.rmSync(dir, { recursive: true, force: true });
         },
         wipe() {
-            controllers.reset();
+            // The cluster's data goes; the world outside it (Git revision, injected failures) stays.
+            controllers.stop();
             store.wipe();
         },
         get(apiVersion, kind, name, namespace) {
@@ -414,7 +415,7 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
         flux: controllers.flux,
         flagger: controllers.flagger,
         snapshot: () => store.snapshot(),
-        restore: (s) => { controllers.reset(); store.restore(s as any); },
+        restore: (s) => { controllers.stop(); store.restore(s as any); },
         get resourceVersion() { return store.resourceVersion; },
     };
     return api;
