@@ -154,7 +154,7 @@ export const fleetSyncProvider: pulumi.dynamic.ResourceProvider = {
             summary: summarize(r),
             ...hashes(inputs),
         };
-        return { id: `${inputs.stack}:${inputs.branch}`, outs: { ...stripSecrets(inputs), ...outs } };
+        return { id: `${inputs.stack}:${inputs.branch}`, outs: defined({ ...stripSecrets(inputs), ...outs }) };
     },
 
     async update(_id: string, olds: FleetSyncOutputs, news: FleetSyncInputs) {
@@ -175,7 +175,7 @@ export const fleetSyncProvider: pulumi.dynamic.ResourceProvider = {
             summary: summarize(r),
             ...hashes(news),
         };
-        return { outs: { ...stripSecrets(news), ...outs } };
+        return { outs: defined({ ...stripSecrets(news), ...outs }) };
     },
 
     async read(id: string, props: FleetSyncOutputs & FleetSyncInputs) {
@@ -195,6 +195,14 @@ export const fleetSyncProvider: pulumi.dynamic.ResourceProvider = {
         });
     },
 };
+
+/**
+ * Drops undefined values: the provider host turns outputs into a protobuf Struct, which has no
+ * undefined and rejects one ("Unexpected struct type"), failing the whole Create or Update.
+ */
+function defined<T extends object>(o: T): T {
+    return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
 
 /** Outputs keep the non-secret inputs only (for diff and read); secrets stay in the inputs, which Pulumi encrypts. */
 function stripSecrets(i: FleetSyncInputs): Partial<FleetSyncInputs> {
