@@ -499,6 +499,21 @@ describe("kube-apiserver: watch", () => {
     });
 });
 
+describe("kube-apiserver: watch after a wipe", () => {
+    const api = useServer();
+
+    it("resuming from a resourceVersion older than the wipe is 410 Gone (the client must relist)", async () => {
+        const c = await call(api().url, "POST", "/api/v1/namespaces/default/configmaps", cm("old", {}));
+        api().wipe();
+        const w = watch(api().url, `/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${c.body.metadata.resourceVersion}`);
+        await w.ended;
+        assert.equal(w.events.length, 1);
+        assert.equal(w.events[0].type, "ERROR");
+        assert.equal(w.events[0].object.code, 410);
+        assert.equal(w.events[0].object.reason, "Expired");
+    });
+});
+
 describe("kube-apiserver: watch with a label selector", () => {
     const api = useServer();
 

@@ -617,7 +617,7 @@ export class Store {
         this.objects.clear();
         this.registry.resetCrds();
         this.history = [];
-        this.historyFloor = this.counter;
+        this.historyFloor = this.counter + 1; // every resourceVersion handed out so far is now too old
         for (const w of [...this.watchers]) w.close();
         this.seed();
     }
