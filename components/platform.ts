@@ -25,6 +25,10 @@ import { ManifestComponent } from "./flux/manifest";
 import { sourceComponent } from "./flux/sources";
 import { FluxHelmRelease, FluxKustomization } from "./flux/sync";
 import { FleetRepository } from "./github/repository";
+import { deliveryComponents, Flagger, FlaggerCanary, FlaggerMetricTemplate, IstioMesh, Monitoring } from "./delivery";
+import { FluxImagePolicy, FluxImageRepository, FluxImageUpdateAutomation } from "./images";
+import { NotificationAlert, NotificationProvider, WebhookReceiver } from "./notify";
+import { appPolicyName, receiverName } from "../engine/fleet/layout";
 
 export interface PlatformArgs {
     readonly config: StackConfig;
@@ -44,6 +48,14 @@ export class Platform extends pulumi.ComponentResource {
     /** The typed Flux objects this environment declares into the fleet repo. */
     readonly declared: ManifestComponent<KubeObject>[] = [];
     readonly fleetUrl: string;
+    /** Istio, Flagger, Prometheus/Grafana, as gitops:delivery asks. */
+    readonly delivery: Array<IstioMesh | Flagger | Monitoring> = [];
+    /** One Flagger Canary per app with a canary. */
+    readonly canaries: FlaggerCanary[] = [];
+    /** Per app with a canary: minimum seconds to full promotion and seconds to roll back. */
+    readonly canaryTimes: Record<string, { steps: number; promotionSeconds: number; rollbackSeconds: number }> = {};
+    /** The GitHub webhook Receiver, when notifications.receiver.enabled. */
+    readonly receiver?: WebhookReceiver;
 
     constructor(name: string, args: PlatformArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gitops:index:Platform", name, {}, opts);
@@ -105,6 +117,62 @@ export class Platform extends pulumi.ComponentResource {
                     child,
                 ),
             );
+        }
+
+        // Progressive delivery: the mesh and Flagger stack, metric templates, one Canary per app.
+        this.delivery = deliveryComponents(name, cfg.delivery, cfg.flux.namespace, child);
+        for (const g of this.delivery) {
+            this.declared.push(...g.sources, ...g.releases);
+            if (g instanceof IstioMesh && g.gateway) this.declared.push(g.gateway);
+        }
+        if (cfg.delivery.flagger.enabled) for (const t of cfg.delivery.metricTemplates) this.declared.push(new FlaggerMetricTemplate(`${name}-${t.name}`, t, child));
+        cfg.apps.forEach((a, i) => {
+            if (!a.canary) return;
+            const c = new FlaggerCanary(
+                `${name}-${a.name}-canary`,
+                { app: a, gateway: cfg.delivery.istio.enabled && cfg.delivery.istio.gateway, hosts: cfg.delivery.istio.gatewayHosts, templates: cfg.delivery.metricTemplates, key: `gitops:apps[${i}].canary` },
+                child,
+            );
+            this.canaries.push(c);
+            this.declared.push(c);
+            this.canaryTimes[a.name] = { steps: c.steps, promotionSeconds: c.promotionSeconds, rollbackSeconds: c.rollbackSeconds };
+        });
+
+        // Image automation: a repository and a policy per automated app, one automation per environment.
+        const automated = cfg.apps.filter((a) => a.imagePolicy);
+        if (cfg.imageAutomation.enabled && automated.length > 0) {
+            for (const a of automated) {
+                const p = a.imagePolicy!;
+                const objectName = appPolicyName(a);
+                this.declared.push(
+                    new FluxImageRepository(`${name}-${a.name}-image`, { objectName, namespace: cfg.flux.namespace, image: a.image, interval: p.interval, secretRef: p.secretRef, exclusionList: p.exclusionList, provider: p.provider }, child),
+                    new FluxImagePolicy(`${name}-${a.name}-policy`, { objectName, namespace: cfg.flux.namespace, semver: p.semver, numerical: p.numerical, alphabetical: p.alphabetical, filterTags: p.filterTags }, child),
+                );
+            }
+            const ia = cfg.imageAutomation;
+            this.declared.push(
+                new FluxImageUpdateAutomation(
+                    `${name}-image-automation`,
+                    { objectName: cfg.stack, namespace: cfg.flux.namespace, interval: ia.interval, checkoutBranch: ia.checkoutBranch, pushBranch: ia.pushBranch, path: ia.path, author: ia.author, messageTemplate: ia.messageTemplate },
+                    child,
+                ),
+            );
+        }
+
+        // Notifications: providers (secrets applied by FleetSync), alerts, the webhook receiver.
+        for (const p of cfg.notifications.providers) {
+            this.declared.push(new NotificationProvider(p.name, { type: p.type, channel: p.channel, address: p.address, hasSecret: providerSecretNames.includes(p.name), namespace: cfg.flux.namespace }, child));
+        }
+        for (const a of cfg.notifications.alerts) {
+            this.declared.push(new NotificationAlert(a.name, { provider: a.provider, severity: a.severity, sources: a.sources, exclusionList: a.exclusionList, namespace: cfg.flux.namespace }, child));
+        }
+        if (cfg.notifications.receiver.enabled && args.secrets.receiverToken) {
+            this.receiver = new WebhookReceiver(
+                receiverName(cfg.stack),
+                { type: cfg.notifications.receiver.type, token: args.secrets.receiverToken, address: cfg.notifications.receiver.address, namespace: cfg.flux.namespace },
+                child,
+            );
+            this.declared.push(this.receiver);
         }
 
         // The cluster, and the bootstrap FleetSync applies to it.
@@ -174,6 +242,8 @@ export class Platform extends pulumi.ComponentResource {
             commit: this.fleetSync.commit,
             appliedRevision: this.fleetSync.appliedRevision,
             recoverySeconds: this.fleetSync.recoverySeconds,
+            canaryTimes: this.canaryTimes,
+            receiverWebhookUrl: this.receiver?.webhookUrl,
         });
     }
 }

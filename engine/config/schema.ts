@@ -10,6 +10,7 @@
  * through `pulumi config set --secret` (see SECRET_KEYS) and stay Pulumi secrets.
  */
 import { canaryProblems, FLAGGER_NAMESPACE, PROMETHEUS_URL } from "../delivery/canary";
+import { deliveryStack } from "../delivery/mesh";
 import { GitopsError } from "../errors";
 import {
     ConfigErrors,
@@ -365,7 +366,8 @@ export interface AlertConfig {
 export interface NotificationsConfig {
     providers: NotificationProviderConfig[];
     alerts: AlertConfig[];
-    receiver: { enabled: boolean; type: "github" | "generic" };
+    /** A webhook Receiver for the fleet GitRepository; address is the public base URL of notification-controller's webhook-receiver. */
+    receiver: { enabled: boolean; type: "github" | "generic"; address?: string };
 }
 
 export interface PromotionConfig {
@@ -879,7 +881,7 @@ function readDelivery(n: Node): DeliveryConfig {
 function readNotifications(n: Node): NotificationsConfig {
     n.object(["providers", "alerts", "receiver"]);
     const r = n.at("receiver");
-    r.object(["enabled", "type"]);
+    r.object(["enabled", "type", "address"]);
     return {
         providers: n.at("providers").list((p) => {
             p.object(["name", "type", "channel", "address"], true);
@@ -909,7 +911,11 @@ function readNotifications(n: Node): NotificationsConfig {
                 exclusionList: a.at("exclusionList").list((e) => e.string()),
             };
         }),
-        receiver: { enabled: r.at("enabled").bool(false), type: r.at("type").oneOf(["github", "generic"] as const, "github") },
+        receiver: {
+            enabled: r.at("enabled").bool(false),
+            type: r.at("type").oneOf(["github", "generic"] as const, "github"),
+            address: r.at("address").optionalString({ pattern: /^https?:\/\/[^/]+\/?$/, patternText: 'the public base URL of the webhook receiver, such as "https://flux-webhook.example.com"' }),
+        },
     };
 }
 
@@ -936,6 +942,13 @@ function crossCheck(cfg: StackConfig, errors: ConfigErrors): void {
     dup("kustomizations", "kustomizations", cfg.kustomizations.map((k) => k.name));
     dup("notification providers", "notifications.providers", cfg.notifications.providers.map((p) => p.name));
     dup("metric templates", "delivery.metricTemplates", cfg.delivery.metricTemplates.map((t) => t.name));
+    const platformOwned = deliveryStack(cfg.delivery, cfg.flux.namespace);
+    cfg.sources.forEach((s, i) => {
+        if (platformOwned.sources.some((d) => d.name === s.name)) errors.addRaw(`${NS}:sources[${i}].name ${JSON.stringify(s.name)} is the platform's own ${NS}:delivery source; choose another name or drop it (its version is set under ${NS}:delivery)`);
+    });
+    cfg.releases.forEach((r, i) => {
+        if (platformOwned.releases.some((d) => d.name === r.name)) errors.addRaw(`${NS}:releases[${i}].name ${JSON.stringify(r.name)} is the platform's own ${NS}:delivery release; choose another name or set its version under ${NS}:delivery`);
+    });
     if (cfg.delivery.flagger.enabled && !cfg.delivery.istio.enabled) errors.addRaw(`${NS}:delivery.flagger.enabled needs ${NS}:delivery.istio.enabled: Flagger shifts traffic through the Istio mesh`);
     if (cfg.delivery.flagger.enabled && !cfg.delivery.prometheus.enabled) errors.addRaw(`${NS}:delivery.flagger.enabled needs ${NS}:delivery.prometheus.enabled: Flagger reads its metrics from Prometheus`);
 

@@ -191,15 +191,19 @@ export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPl
     }
     const appNamespaces = new Map<string, AppConfig>();
     for (const a of cfg.apps) if (!appNamespaces.has(a.namespace)) appNamespaces.set(a.namespace, a);
+    const manifestPatches: Array<{ path: string }> = [];
     for (const [ns, a] of appNamespaces) {
         const dir = `infrastructure/base/manifests/namespace-${ns}`;
-        const labels: Record<string, string> = { "app.kubernetes.io/part-of": "gitops-platform" };
-        if (a.istioInjection) labels["istio-injection"] = "enabled";
-        files[`${dir}/namespace.yaml`] = toYaml([namespace(ns, labels)]);
+        files[`${dir}/namespace.yaml`] = toYaml([namespace(ns, { "app.kubernetes.io/part-of": "gitops-platform" })]);
         files[`${dir}/kustomization.yaml`] = kustomizationFile(["namespace.yaml"]);
         manifestResources.push(`../../base/manifests/namespace-${ns}`);
+        // Sidecar injection is per environment (the base is shared): the overlay labels the namespace.
+        if (a.istioInjection) {
+            files[`infrastructure/${env}/manifests/patches/namespace-${ns}.yaml`] = toYaml([namespace(ns, { "istio-injection": "enabled" })]);
+            manifestPatches.push({ path: `patches/namespace-${ns}.yaml` });
+        }
     }
-    files[`infrastructure/${env}/manifests/kustomization.yaml`] = kustomizationFile(manifestResources);
+    files[`infrastructure/${env}/manifests/kustomization.yaml`] = kustomizationFile(manifestResources, manifestPatches.length ? { patches: manifestPatches } : {});
 
     // --- apps: base per app; the overlay pins tag (with a setter marker unless frozen), replicas, env.
     const appResources: string[] = [];

@@ -64,7 +64,7 @@ describe("fleet: the repo dev, test and prod declare", function () {
 
         it(`builds the ${env} overlays Flux will apply (infrastructure and apps)`, () => {
             const releases = kustomize(path.join(out, "infrastructure", env, "releases"));
-            const hr = releases.find((o) => o.kind === "HelmRelease");
+            const hr = releases.find((o) => o.kind === "HelmRelease" && o.metadata.name === "metrics-server");
             assert.strictEqual(hr.spec.chart.spec.version, "3.13.0", "the overlay pins the chart version");
             assert.ok(releases.some((o) => o.kind === "HelmRepository" && o.metadata.name === "metrics-server"));
             const manifests = kustomize(path.join(out, "infrastructure", env, "manifests"));

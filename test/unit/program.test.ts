@@ -25,13 +25,36 @@ describe("program: dev stack (k3d, local fleet repo)", function () {
         const types = mocks.resources.map((r) => `${r.type}::${r.name}`).sort();
         assert.deepStrictEqual(types, [
             "gitops:cluster:K3dCluster::dev-cluster",
+            "gitops:delivery:Canary::dev-echo-version-canary",
+            "gitops:delivery:Flagger::dev-flagger",
+            "gitops:delivery:Gateway::dev-istio-public-gateway",
+            "gitops:delivery:IstioMesh::dev-istio",
+            "gitops:delivery:Monitoring::dev-monitoring",
             "gitops:flux:FluxBootstrap::dev-flux",
+            "gitops:flux:HelmRelease::dev-flagger",
+            "gitops:flux:HelmRelease::dev-flagger-loadtester",
+            "gitops:flux:HelmRelease::dev-grafana",
+            "gitops:flux:HelmRelease::dev-istio-base",
+            "gitops:flux:HelmRelease::dev-istio-gateway",
+            "gitops:flux:HelmRelease::dev-istiod",
             "gitops:flux:HelmRelease::dev-metrics-server",
+            "gitops:flux:HelmRelease::dev-prometheus",
+            "gitops:flux:HelmSource::flagger",
+            "gitops:flux:HelmSource::grafana",
+            "gitops:flux:HelmSource::istio",
             "gitops:flux:HelmSource::metrics-server",
+            "gitops:flux:HelmSource::prometheus-community",
             "gitops:flux:Kustomization::dev-apps",
             "gitops:flux:Kustomization::dev-infrastructure-manifests",
             "gitops:flux:Kustomization::dev-infrastructure-releases",
+            "gitops:images:ImagePolicy::dev-echo-version-policy",
+            "gitops:images:ImageRepository::dev-echo-version-image",
+            "gitops:images:ImageUpdateAutomation::dev-image-automation",
             "gitops:index:Platform::dev",
+            "gitops:notify:Alert::dev-errors",
+            "gitops:notify:Alert::dev-info",
+            "gitops:notify:Provider::slack",
+            "gitops:notify:Provider::webhook",
             `${FLEET_SYNC}::dev-fleet-sync`,
             `${LOCAL_CLUSTER}::dev-cluster`,
             "pulumi:providers:kubernetes::dev-cluster-k8s",
@@ -138,8 +161,9 @@ describe("program: prod stack (AKS, GitHub fleet repo)", function () {
     let mocks: RecordingMocks;
     let exp: Record<string, any>;
     before(async () => {
-        const config = { ...stackFileConfig("prod"), "gitops:githubToken": "ghp_fake_for_tests" };
-        ({ mocks, exports: exp } = await runProgram("prod", config, ["gitops:githubToken"]));
+        // prod enables the GitHub webhook Receiver, which needs its token.
+        const config = { ...stackFileConfig("prod"), "gitops:githubToken": "ghp_fake_for_tests", "gitops:receiverToken": "receiver-token-for-tests" };
+        ({ mocks, exports: exp } = await runProgram("prod", config, ["gitops:githubToken", "gitops:receiverToken"]));
         await promiseOf(exp.fleetCommit);
         await settle();
     });
@@ -186,7 +210,8 @@ describe("program: prod stack (AKS, GitHub fleet repo)", function () {
         assert.ok(isSecretInput(sync.inputs.secrets), "the deploy key Secret reaches FleetSync as a secret");
         assert.ok(isSecretInput(sync.inputs.kubeconfig), "the kubeconfig reaches FleetSync as a secret");
         const secrets = unwrap<any[]>(sync.inputs.secrets);
-        assert.strictEqual(secrets.length, 1);
+        // The deploy key, and the receiver token prod's webhook Receiver checks.
+        assert.deepStrictEqual(secrets.map((s) => `${s.kind}/${s.metadata.name}`), ["Secret/flux-system", "Secret/receiver-token"]);
         assert.strictEqual(secrets[0].kind, "Secret");
         assert.strictEqual(secrets[0].metadata.name, "flux-system");
         assert.match(secrets[0].stringData.identity, /OPENSSH PRIVATE KEY/);
