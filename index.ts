@@ -29,3 +29,7 @@ export const recoverySeconds = platform.fleetSync.recoverySeconds;
 export const reconcileSummary = platform.fleetSync.summary;
 export const deployKeyPublic = platform.bootstrap?.publicKey;
 export const kustomizations = platform.plan.kustomizations;
+/** Per app with a canary: analysis steps, minimum seconds to full promotion, seconds to roll back. */
+export const canaries = platform.canaryTimes;
+/** The GitHub webhook URL (or path) of the fleet Receiver (secret: it is derived from the token). */
+export const receiverWebhookUrl = platform.receiver?.webhookUrl;
