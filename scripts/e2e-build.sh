@@ -10,7 +10,7 @@
 # (override with GITOPS_E2E_CACHE). If that folder is unusable, everything is built from scratch in
 # a temp folder. Each piece is built on its own; a piece that fails is recorded in
 # <bin>/status/<piece> ("failed: <reason>", last lines of its log) and the others still build.
-# Prints the bin folder on the last line of stdout.
+# Progress goes to stderr; stdout is only the bin folder (for GITOPS_E2E_BIN).
 #
 #   scripts/e2e-build.sh [piece...]     pieces: pulumi langhost k8sprovider kube (default all)
 set -uo pipefail
@@ -41,15 +41,22 @@ build() {
   local piece=$1 dir=$2 out=$3 pkg=$4 log=$CACHE/logs/$piece-$(basename "$3").log
   local want; want=$(stamp "$dir")
   if [ -x "$BIN/$out" ] && [ "$(cat "$BIN/status/$out.stamp" 2>/dev/null)" = "$want" ]; then
-    echo "ok (cached)" >"$BIN/status/$out"; echo "e2e-build: $out cached"; return 0
+    echo "ok (cached)" >"$BIN/status/$out"; echo "e2e-build: $out cached" >&2; return 0
   fi
-  echo "e2e-build: building $out from $pkg (log $log)"
+  echo "e2e-build: building $out from $pkg (log $log)" >&2
   local t0=$SECONDS
-  if (cd "$HARNESS/$dir" && nice go build -trimpath -o "$BIN/$out.new" "$pkg") >"$log" 2>&1; then
+  if (cd "$HARNESS/$dir" && nice go build -o "$BIN/$out.new" "$pkg") >"$log" 2>&1; then
     mv "$BIN/$out.new" "$BIN/$out"
     echo "$want" >"$BIN/status/$out.stamp"
     echo "ok (built in $((SECONDS - t0))s)" >"$BIN/status/$out"
-    echo "e2e-build: $out built in $((SECONDS - t0))s"
+    echo "e2e-build: $out built in $((SECONDS - t0))s" >&2
+  elif grep -qiE 'checksum mismatch|SECURITY ERROR|could not import .*(cache|export data)|unexpected EOF|invalid (zip|cache)' "$log" \
+      && (cd "$HARNESS/$dir" && GOCACHE=$(mktemp -d /tmp/gitops-e2e-gocache.XXXXXX) GOMODCACHE=$(mktemp -d /tmp/gitops-e2e-gomod.XXXXXX) nice go build -o "$BIN/$out.new" "$pkg") >>"$log" 2>&1; then
+    # The cache looked corrupt: built again from scratch with fresh caches.
+    mv "$BIN/$out.new" "$BIN/$out"
+    echo "$want" >"$BIN/status/$out.stamp"
+    echo "ok (rebuilt from scratch, cache was unusable, in $((SECONDS - t0))s)" >"$BIN/status/$out"
+    echo "e2e-build: $out rebuilt from scratch in $((SECONDS - t0))s" >&2
   else
     rm -f "$BIN/$out.new" "$BIN/$out.stamp"
     { echo "failed: go build $pkg in test/e2e/harness/$dir:"; grep -v '^go: downloading' "$log" | tail -15; } >"$BIN/status/$out"
