@@ -173,7 +173,10 @@ export async function planReconcile(input: ReconcileInput, previous: { inventory
     try {
         const cluster = await import("../cluster");
         const client = cluster.ClusterClient.fromKubeconfig(input.cluster.kubeconfig, input.cluster.context);
-        const d = await cluster.diffCluster(client, input.cluster.bootstrap, previous.inventory ? { entries: previous.inventory } : undefined);
+        // The same objects reconcile applies (bootstrap and secrets): the inventory holds both, so
+        // leaving the secrets out would preview them as deleted.
+        const objects = [...input.cluster.bootstrap, ...(input.cluster.secrets ?? [])];
+        const d = await cluster.diffCluster(client, objects, previous.inventory ? { entries: previous.inventory } : undefined);
         out.objects = d.entries.map((e) => ({ id: e.id, action: e.action, changes: e.changes }));
         out.clusterSummary = d.summary;
     } catch (e) {
