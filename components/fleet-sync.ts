@@ -138,7 +138,14 @@ export const fleetSyncProvider: pulumi.dynamic.ResourceProvider = {
             pulumi.log.warn(`FleetSync ${news.stack}: could not compare with the fleet repo or cluster: ${(e as Error).message}`);
         }
         const replaces = olds.repo !== undefined && olds.repo !== news.repo ? ["repo"] : [];
-        return { changes: Object.keys(detailedDiff).length > 0, detailedDiff, replaces, deleteBeforeReplace: false };
+        // The dynamic provider host forwards only changes/replaces to the engine, not detailedDiff:
+        // log the per-file and per-object preview so `pulumi preview` shows it.
+        const keys = Object.keys(detailedDiff).sort();
+        if (keys.length > 0) {
+            const sign = { add: "+", update: "~", delete: "-" } as const;
+            pulumi.log.info(`FleetSync ${news.stack}: ${keys.length} change(s)\n${keys.map((k) => `  ${sign[detailedDiff[k].kind]} ${k}`).join("\n")}`);
+        }
+        return { changes: keys.length > 0, detailedDiff, replaces, deleteBeforeReplace: false };
     },
 
     async create(inputs: FleetSyncInputs) {
