@@ -192,7 +192,7 @@ export async function startProviderHost(opts: HostOptions = {}, urn = urnOf("dev
     let exited = false;
     const exitPromise = new Promise<void>((resolve) => child.on("exit", () => ((exited = true), resolve())));
 
-    const port: number = await new Promise((resolve, reject) => {
+    const port = await new Promise<number>((resolve, reject) => {
         let buf = "";
         let gotPort = false;
         const timer = setTimeout(() => reject(new Error(`provider host printed no port in 30s; stderr: ${stderr.join("\n")}`)), 30_000);
