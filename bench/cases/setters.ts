@@ -6,7 +6,10 @@
  * peer: bench/peers/setters, a Go program doing what Flux's image-automation-controller does
  *       (kyaml ByteReader + fieldmeta setters + LocalPackageWriter), built here with `go build`.
  * Each side gets its own fresh copy of the same tree for every run (copying is not timed), and
- * the two outputs are checked to hold the same values before anything is reported.
+ * the two outputs are checked to hold the same values before anything is reported. Besides the
+ * BENCH lines (wall time, best of N), CPU lines give user+system CPU seconds of each side (ours
+ * from process.cpuUsage around the call, the peer's own getrusage), which a loaded machine
+ * disturbs far less than wall time.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -99,7 +102,15 @@ function values(root: string, files: string[]): string {
     return files.map((f) => JSON.stringify(YAML.parseAllDocuments(fs.readFileSync(path.join(root, f), "utf8")).map((d) => d.toJS()))).join("\n");
 }
 
-function run(files: number, work: string, peerBin: string | undefined, repeat = 3): { ours: number; peer?: number } {
+interface Timing {
+    ours: number;
+    peer?: number;
+    /** CPU seconds (user+system, all threads), far less sensitive to a loaded machine than wall time. */
+    oursCpu: number;
+    peerCpu?: number;
+}
+
+function run(files: number, work: string, peerBin: string | undefined, repeat = 3): Timing {
     const pristine = path.join(work, `pristine-${files}`);
     generate(pristine, files);
     const policies: PolicyLatest[] = POLICIES.map(([k, ref]) => {
@@ -108,30 +119,43 @@ function run(files: number, work: string, peerBin: string | undefined, repeat = 
     });
     let ours = Infinity;
     let peer: number | undefined;
+    let oursCpu = Infinity;
+    let peerCpu: number | undefined;
     let changed: string[] = [];
     for (let i = 0; i < repeat; i++) {
         const a = path.join(work, `ours-${files}-${i}`);
         fs.cpSync(pristine, a, { recursive: true });
+        const c0 = process.cpuUsage();
         const t0 = process.hrtime.bigint();
         const res = updateWithSetters(a, policies);
         ours = Math.min(ours, Number(process.hrtime.bigint() - t0) / 1e9);
+        const c1 = process.cpuUsage(c0);
+        oursCpu = Math.min(oursCpu, (c1.user + c1.system) / 1e6);
         changed = [...res.files.keys()];
         if (res.changes.length !== (files / 10) * 2) throw new Error(`ours changed ${res.changes.length} values, expected ${(files / 10) * 2}`);
         if (peerBin) {
             const b = path.join(work, `peer-${files}-${i}`);
             fs.cpSync(pristine, b, { recursive: true });
-            const args = [b, ...POLICIES.map(([k, ref]) => `${k}=${ref}`)];
+            const args = ["-cpu", b, ...POLICIES.map(([k, ref]) => `${k}=${ref}`)];
             const t1 = process.hrtime.bigint();
             const r = spawnSync(peerBin, args, { stdio: ["ignore", "ignore", "pipe"] });
             const dt = Number(process.hrtime.bigint() - t1) / 1e9;
             if (r.status !== 0) throw new Error(`peer failed: ${r.stderr}`);
             peer = Math.min(peer ?? Infinity, dt);
+            const cpu = /cpu_seconds=([0-9.]+)/.exec(String(r.stderr));
+            if (cpu) peerCpu = Math.min(peerCpu ?? Infinity, Number(cpu[1]));
             if (i === 0 && values(a, changed) !== values(b, changed)) throw new Error("ours and the peer disagree on the updated values");
             fs.rmSync(b, { recursive: true, force: true });
         }
         fs.rmSync(a, { recursive: true, force: true });
     }
-    return { ours, peer };
+    return { ours, peer, oursCpu, peerCpu };
+}
+
+function reportCpu(name: string, t: Timing): void {
+    const peer = t.peerCpu === undefined ? "n/a" : t.peerCpu.toFixed(4);
+    const ratio = t.peerCpu === undefined ? "n/a" : (t.peerCpu / t.oursCpu).toFixed(2);
+    console.log(`CPU ${name} ours=${t.oursCpu.toFixed(4)} peer=${peer} ratio=${ratio}`);
 }
 
 function main(): void {
@@ -140,8 +164,10 @@ function main(): void {
         const peerBin = process.env.SETTERS_NO_PEER ? undefined : buildPeer(work);
         const small = run(2000, work, peerBin, 5);
         report("setters-2000-files", small.ours, small.peer);
+        reportCpu("setters-2000-files", small);
         const large = run(10000, work, peerBin, 2);
         report("setters-10000-files", large.ours, large.peer);
+        reportCpu("setters-10000-files", large);
         const g = (a: number, b?: number) => (b === undefined ? "n/a" : (b / a).toFixed(2));
         console.log(`GROWTH setters 2000->10000 files (x5): ours x${g(small.ours, large.ours)} peer x${g(small.peer ?? NaN, large.peer)}`);
     } finally {

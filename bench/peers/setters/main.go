@@ -4,7 +4,7 @@
 // field comment names a known setter, and write back (through kyaml's LocalPackageWriter) only the
 // files in which a value changed. It is the bench peer and a differential oracle for our engine.
 //
-// Usage: setters-peer [-json] DIR NS:NAME=NAME:TAG[@DIGEST] ...
+// Usage: setters-peer [-json] [-cpu] DIR NS:NAME=NAME:TAG[@DIGEST] ...
 // With -json it prints one JSON object per change: {"file","setter","old","new"}.
 package main
 
@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	"sigs.k8s.io/kustomize/kyaml/fieldmeta"
@@ -60,6 +61,7 @@ func splitRef(ref string) (name, tag, digest string) {
 
 func main() {
 	asJSON := flag.Bool("json", false, "print changes as JSON lines")
+	cpu := flag.Bool("cpu", false, "print this process's CPU time (user+system seconds) on stderr at exit")
 	flag.Parse()
 	args := flag.Args()
 	if len(args) < 1 {
@@ -141,6 +143,9 @@ func main() {
 	if err := (kio.LocalPackageWriter{PackagePath: root}).Write(out); err != nil {
 		fail(err)
 	}
+	if *cpu {
+		defer printCPU()
+	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		for _, c := range changes {
@@ -180,6 +185,15 @@ func visit(n *yaml.RNode, schema *spec.Schema, cb func(setter, old, nw string)) 
 		n.YNode().Value = st["value"]
 		cb(st["name"], old, st["value"])
 		yaml.FormatNonStringStyle(n.YNode(), *s)
+	}
+}
+
+// printCPU reports user+system CPU seconds of this process (all threads, GC included).
+func printCPU() {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		sec := float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+		fmt.Fprintf(os.Stderr, "cpu_seconds=%.4f\n", sec)
 	}
 }
 
