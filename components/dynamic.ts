@@ -12,7 +12,7 @@ export function engine<T = any>(name: string): T {
     const path = require("path");
     if (!require.extensions[".ts"]) {
         // eslint-disable-next-line @typescript-eslint/no-var-requires
-        require(require.resolve("ts-node", { paths: [process.cwd()] })).register({ transpileOnly: true, project: path.join(process.cwd(), "tsconfig.json") });
+        require(require.resolve("ts-node", { paths: [process.cwd()] })).register({ transpileOnly: true, swc: true, project: path.join(process.cwd(), "tsconfig.json") });
     }
     return require(path.join(process.cwd(), "engine", name));
 }
