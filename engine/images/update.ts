@@ -381,9 +381,10 @@ export interface PullRequestResult {
 
 /**
  * Opens a pull request from `head` into `base`, unless one is already open for that head branch
- * (then that one is returned and nothing is created).
+ * (then that one is returned and nothing is created). Undefined when GitHub says there is nothing
+ * to merge (the branch was merged already).
  */
-export async function ensurePullRequest(opts: PullRequestOptions, head: string, body: string, title: string): Promise<PullRequestResult> {
+export async function ensurePullRequest(opts: PullRequestOptions, head: string, body: string, title: string): Promise<PullRequestResult | undefined> {
     const api = (opts.apiUrl ?? "https://api.github.com").replace(/\/+$/, "");
     const where = `github:${opts.owner}/${opts.repo}`;
     const headers: Record<string, string> = {
@@ -433,6 +434,7 @@ export async function ensurePullRequest(opts: PullRequestOptions, head: string, 
         const again = await findOpen();
         if (again) return again;
     }
+    if (r.status === 422 && /no commits between/i.test(JSON.stringify(r.json))) return undefined; // already merged
     throw new GitopsError(where, `GitHub API POST pulls returned ${r.status}: ${apiMessage(r.json)}`, "check the token, the base branch and that the head branch was pushed");
 }
 
@@ -530,7 +532,15 @@ export async function runImageUpdate(opts: ImageUpdateRunOptions): Promise<Image
         const problems = result.problems.map((p) => ({ ...p, where: prefix + p.where }));
         const setters: SetterResult = { ...result, changes, files, problems };
         if (changes.length === 0) {
-            return { revision: checkout.revision, setters, message: "", committed: false, pushed: false };
+            // Nothing new, but an earlier run may have pushed the push branch and then failed to
+            // open its pull request: make sure one is open (finding it costs one GET).
+            let pullRequest: PullRequestResult | undefined;
+            const pr = opts.pullRequest;
+            if (pr && !opts.dryRun && baseBranch === opts.pushBranch && opts.pushBranch !== pr.base) {
+                const title = pr.title ?? `Update images from image update automation ${opts.automation.namespace}/${opts.automation.name}`;
+                pullRequest = await ensurePullRequest(pr, opts.pushBranch!, "", title);
+            }
+            return { revision: checkout.revision, setters, message: "", committed: false, pushed: false, pullRequest };
         }
         const message = renderMessageTemplate(template, templateData(opts.automation, changes, opts.messageValues));
         const pushBranch = opts.pushBranch ?? opts.checkoutBranch ?? baseBranch;

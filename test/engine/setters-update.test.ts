@@ -237,13 +237,14 @@ spec:
                 assert.strictEqual(git(["log", "-1", "--format=%an <%ae>", "__image/dev/project"], remote).trim(), `${TEST_IDENTITY.name} <${TEST_IDENTITY.email}>`);
                 assert.deepStrictEqual(r1.pullRequest, { number: 100, url: "https://github.test/acme/fleet/pull/100", created: true });
 
-                // Same latest image again: nothing to do, nothing pushed, no API calls.
+                // Same latest image again: nothing to commit or push; the open pull request is found (one GET).
                 const calls = requests.length;
                 const r2 = await runImageUpdate({ ...base, policies: latest("1.1.0") });
                 assert.strictEqual(r2.committed, false);
                 assert.strictEqual(r2.setters.changes.length, 0);
                 assert.strictEqual(t.head(remote, "__image/dev/project"), r1.commit);
-                assert.strictEqual(requests.length, calls);
+                assert.deepStrictEqual(requests.slice(calls).map((r) => r.method), ["GET"]);
+                assert.deepStrictEqual(r2.pullRequest, { number: 100, url: "https://github.test/acme/fleet/pull/100", created: false });
 
                 // A newer image: builds on the push branch, reuses the open pull request.
                 const r3 = await runImageUpdate({ ...base, policies: latest("1.2.0"), messageTemplate: "bump {{ range .Changed.Changes }}{{ .NewValue }}{{ end }}" });
@@ -253,6 +254,23 @@ spec:
                 assert.strictEqual(git(["log", "-1", "--format=%B", "__image/dev/project"], remote).trim(), "bump ghcr.io/acme/echo:1.2.0");
                 assert.deepStrictEqual(r3.pullRequest, { number: 100, url: "https://github.test/acme/fleet/pull/100", created: false });
                 assert.strictEqual(requests.filter((r) => r.method === "POST").length, 1);
+            });
+
+            it("opens the pull request on the next run when the API failed after the push", async () => {
+                const remote = t.bare("fleet", { "apps/dev/echo.yaml": APP });
+                const base = { repo: remote, checkoutBranch: "main", pushBranch: "__image/dev/project", path: "apps/dev", author: TEST_IDENTITY, automation: AUTOMATION };
+                await assert.rejects(
+                    runImageUpdate({ ...base, policies: latest("1.1.0"), pullRequest: { apiUrl: `${apiUrl}/down`, owner: "acme", repo: "fleet", base: "main" } }),
+                    /github:acme\/fleet: GitHub API GET pulls returned 404/,
+                );
+                const pushed = t.head(remote, "__image/dev/project");
+                assert.ok(pushed, "the commit was pushed before the API failed");
+                const again = await runImageUpdate({ ...base, policies: latest("1.1.0"), pullRequest: { apiUrl, owner: "acme", repo: "fleet", base: "main" } });
+                assert.strictEqual(again.committed, false);
+                assert.strictEqual(t.head(remote, "__image/dev/project"), pushed);
+                assert.deepStrictEqual(again.pullRequest, { number: 100, url: "https://github.test/acme/fleet/pull/100", created: true });
+                const post = requests.find((r) => r.method === "POST")!;
+                assert.deepStrictEqual(post.body, { title: "Update images from image update automation flux-system/fleet", head: "__image/dev/project", base: "main", body: "" });
             });
 
             it("dry run and bad input leave the remote untouched", async () => {
