@@ -113,8 +113,10 @@ export interface ProviderHost {
     /** The host's stdout lines after the port line, and its stderr lines. */
     readonly stdout: string[];
     readonly stderr: string[];
-    /** Every progress line, from either channel. */
+    /** What the provider logged: the Engine's Log messages with engineEnv, else its stdout lines (prefix stripped). */
     messages(): string[];
+    /** Waits until some message (from index `from` on) matches `re`; Log calls are asynchronous. */
+    waitForMessage(re: RegExp, from?: number, timeoutMs?: number): Promise<string>;
     /** What Configure answered. */
     readonly acceptSecrets: boolean;
     check(olds: Record<string, unknown>, news: Record<string, unknown>): Promise<{ inputs: Record<string, any>; failures: Array<{ property: string; reason: string }> }>;
@@ -269,7 +271,16 @@ export async function startProviderHost(opts: HostOptions = {}, urn = urnOf("dev
         stdout,
         stderr,
         acceptSecrets,
-        messages: () => [...logs.map((l) => l.message), ...stdout.map((l) => l.replace(/^info: \[runtime\] /, "")), ...stderr],
+        messages: () => (opts.engineEnv ? logs.map((l) => l.message) : stdout.map((l) => l.replace(/^info: \[runtime\] /, ""))),
+        async waitForMessage(re, from = 0, timeoutMs = 5000) {
+            const deadline = Date.now() + timeoutMs;
+            for (;;) {
+                const hit = host.messages().slice(from).find((m) => re.test(m));
+                if (hit !== undefined) return hit;
+                if (Date.now() > deadline) throw new Error(`no provider message matching ${re} in ${timeoutMs} ms; got:\n${host.messages().slice(from).join("\n")}`);
+                await new Promise((r) => setTimeout(r, 20));
+            }
+        },
         async check(olds, news) {
             const r = new provpb.CheckRequest();
             r.setUrn(urn);

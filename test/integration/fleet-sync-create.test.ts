@@ -87,8 +87,8 @@ describe("FleetSync through the provider host: create", function () {
         assert.match(outs.summary, /commit [0-9a-f]{12}/);
 
         // Progress lines reached the user.
-        const msgs = host.messages().join("\n");
-        assert.match(msgs, /committing \d+ files to main/);
-        assert.match(msgs, /waiting for Flux to apply/);
+        await host.waitForMessage(/committing \d+ files to main/);
+        await host.waitForMessage(/waiting for Flux to apply [0-9a-f]{12} \(4 Kustomizations\)/);
+        await host.waitForMessage(/revision \S+ applied by 4 Kustomizations/);
     });
 });

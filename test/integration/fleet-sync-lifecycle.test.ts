@@ -8,8 +8,14 @@ import { startTestApiServer, TestApiServer } from "../kube-apiserver";
 import { git, TempGit } from "../helpers/git";
 import { fleetSyncFixture, FleetSyncFixture, FluxGitEmulation, kubeconfigWithToken, plain, ProviderHost, serializeProvider, startProviderHost } from "../helpers/provider-host";
 
-/** The preview lines the provider logged in its last diff: ["~ files[\"a\"]", "+ cluster[\"id\"]", ...]. */
-function previewLines(host: ProviderHost, from: number): string[] {
+/**
+ * The preview lines the provider logged in its last diff: ["~ files[\"a\"]", "+ cluster[\"id\"]", ...].
+ * The host's output arrives asynchronously: wait for the preview, or (expectNone) a moment.
+ */
+async function previewLines(host: ProviderHost, from: number, expectNone = false): Promise<string[]> {
+    if (expectNone) await new Promise((r) => setTimeout(r, 300));
+    else await host.waitForMessage(/FleetSync \S+: \d+ change\(s\)/, from);
+    await new Promise((r) => setTimeout(r, 50)); // the rest of a multi-line message
     const text = host.messages().slice(from).join("\n");
     const m = /FleetSync \S+: \d+ change\(s\)\n((?:  [~+-] .*\n?)*)/.exec(text);
     return m ? m[1].split("\n").filter(Boolean).map((l) => l.trim()) : [];
@@ -64,7 +70,7 @@ describe("FleetSync through the provider host: diff, update, read, delete", func
         const d = await host.diff(id, state, await news(fx.inputs), stateInputs);
         assert.equal(d.changes, "none");
         assert.deepEqual(d.replaces, []);
-        assert.deepEqual(previewLines(host, from), []);
+        assert.deepEqual(await previewLines(host, from, true), []);
         assert.deepEqual([head(), count()], before.slice(0, 2));
         assert.equal(api.resourceVersion, before[2], "a diff wrote to the cluster");
     });
@@ -76,7 +82,7 @@ describe("FleetSync through the provider host: diff, update, read, delete", func
         const d = await host.diff(id, state, await news({ ...fx.inputs, files }), stateInputs);
         assert.equal(d.changes, "some");
         assert.deepEqual(d.replaces, []);
-        assert.deepEqual(previewLines(host, from), [`~ files["${path}"]`]);
+        assert.deepEqual(await previewLines(host, from), [`~ files["${path}"]`]);
         // The host does not forward detailedDiff (pulumi SDK dynamic provider); if it ever does, it must agree.
         if (d.hasDetailedDiff) assert.deepEqual(Object.keys(d.detailedDiff), [`files["${path}"]`]);
     });
@@ -88,7 +94,7 @@ describe("FleetSync through the provider host: diff, update, read, delete", func
         const from = msgCount();
         const d = await host.diff(id, state, await news({ ...fx.inputs, bootstrap }), stateInputs);
         assert.equal(d.changes, "some");
-        const lines = previewLines(host, from);
+        const lines = await previewLines(host, from);
         assert.ok(lines.includes(`~ cluster["flux-system_source-controller_apps_Deployment"]`), lines.join("\n"));
         assert.deepEqual(lines.filter((l) => l.includes("cluster[")), [`~ cluster["flux-system_source-controller_apps_Deployment"]`]);
         assert.ok(!lines.some((l) => l.includes("files[")), lines.join("\n"));
