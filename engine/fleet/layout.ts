@@ -183,15 +183,19 @@ export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPl
     files[`infrastructure/${env}/releases/kustomization.yaml`] = kustomizationFile(releaseResources, releasePatches.length ? { patches: releasePatches } : {});
 
     const manifestResources: string[] = [];
+    const manifestPatches: Array<{ path: string }> = [];
     if (cfg.delivery.istio.enabled && cfg.delivery.istio.gateway) {
+        // The base is shared by every environment; the overlay pins this environment's hosts.
         const dir = "infrastructure/base/manifests/istio-gateway";
-        files[`${dir}/gateway.yaml`] = toYaml([publicGateway(cfg.delivery.istio.gatewayHosts)]);
+        files[`${dir}/gateway.yaml`] = toYaml([publicGateway(["*"])]);
         files[`${dir}/kustomization.yaml`] = kustomizationFile(["gateway.yaml"]);
         manifestResources.push("../../base/manifests/istio-gateway");
+        const gw = publicGateway(cfg.delivery.istio.gatewayHosts);
+        files[`infrastructure/${env}/manifests/patches/istio-gateway.yaml`] = toYaml([{ apiVersion: gw.apiVersion, kind: gw.kind, metadata: gw.metadata, spec: { servers: gw.spec.servers } }]);
+        manifestPatches.push({ path: "patches/istio-gateway.yaml" });
     }
     const appNamespaces = new Map<string, AppConfig>();
     for (const a of cfg.apps) if (!appNamespaces.has(a.namespace)) appNamespaces.set(a.namespace, a);
-    const manifestPatches: Array<{ path: string }> = [];
     for (const [ns, a] of appNamespaces) {
         const dir = `infrastructure/base/manifests/namespace-${ns}`;
         files[`${dir}/namespace.yaml`] = toYaml([namespace(ns, { "app.kubernetes.io/part-of": "gitops-platform" })]);
