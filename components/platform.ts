@@ -29,6 +29,7 @@ import { deliveryComponents, Flagger, FlaggerCanary, FlaggerMetricTemplate, Isti
 import { FluxImagePolicy, FluxImageRepository, FluxImageUpdateAutomation } from "./images";
 import { NotificationAlert, NotificationProvider, WebhookReceiver } from "./notify";
 import { appPolicyName, receiverName } from "../engine/fleet/layout";
+import { registrySecrets } from "../engine/delivery";
 
 export interface PlatformArgs {
     readonly config: StackConfig;
@@ -192,6 +193,7 @@ export class Platform extends pulumi.ComponentResource {
             secrets.push(this.bootstrap.secrets);
             if (args.secrets.notificationSecrets) secrets.push(notificationSecretObjects(cfg, args.secrets.notificationSecrets));
             if (args.secrets.receiverToken) secrets.push(receiverSecretObject(cfg, args.secrets.receiverToken));
+            if (args.secrets.registryCredentials && cfg.imageAutomation.enabled) secrets.push(registrySecretObjects(cfg, args.secrets.registryCredentials, this));
         }
 
         // The repository on GitHub, with the deploy key Flux pulls with.
@@ -263,6 +265,17 @@ function notificationSecretObjects(cfg: StackConfig, values: pulumi.Output<Recor
                     }),
                 ),
         ),
+    ) as unknown as pulumi.Output<KubeObject[]>;
+}
+
+/** dockerconfigjson Secrets for the ImageRepositories' secretRef, from gitops:registryCredentials (never in Git). */
+function registrySecretObjects(cfg: StackConfig, values: pulumi.Output<Record<string, string>>, resource: pulumi.Resource): pulumi.Output<KubeObject[]> {
+    return pulumi.secret(
+        values.apply((v) => {
+            const { secrets, missing } = registrySecrets(cfg.apps, cfg.flux.namespace, v);
+            if (missing.length) pulumi.log.warn(`gitops:registryCredentials has no "user:password" for the registry of ${missing.join(", ")}; their ImageRepository secretRef will not exist`, resource);
+            return secrets;
+        }),
     ) as unknown as pulumi.Output<KubeObject[]>;
 }
 

@@ -1,3 +1,4 @@
 export * from "./canary";
 export * from "./mesh";
 export * from "./receiver";
+export * from "./registry";

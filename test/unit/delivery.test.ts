@@ -536,3 +536,50 @@ describe("delivery: setter markers, image-update and the freeze", function () {
         assert.strictEqual(same.changes, false, "no freeze, no change");
     });
 });
+
+describe("delivery: registry credentials for ImageRepositories", () => {
+    it("builds one dockerconfigjson Secret per secretRef from host -> user:password", () => {
+        const { registryHost, registrySecrets } = require("../../engine/delivery");
+        assert.strictEqual(registryHost("ghcr.io/acme/app"), "ghcr.io");
+        assert.strictEqual(registryHost("localhost:5000/app"), "localhost:5000");
+        assert.strictEqual(registryHost("acme/app"), "docker.io");
+        const cfg = parseStackConfig(
+            {
+                imageAutomation: { enabled: true },
+                apps: [
+                    { name: "a", image: "ghcr.io/acme/a", tag: "1.0.0", imagePolicy: { semver: "^1.0.0", secretRef: "ghcr-auth" } },
+                    { name: "b", image: "registry.example.com/b", tag: "1.0.0", imagePolicy: { semver: "^1.0.0", secretRef: "other-auth" } },
+                    { name: "c", image: "ghcr.io/acme/c", tag: "1.0.0", imagePolicy: { semver: "^1.0.0" } },
+                ],
+            },
+            "dev",
+        );
+        const { secrets, missing } = registrySecrets(cfg.apps, "flux-system", { "ghcr.io": "bot:p@ss:word" });
+        assert.deepStrictEqual(missing, ["b (registry.example.com)"]);
+        assert.strictEqual(secrets.length, 1);
+        assert.strictEqual(secrets[0].type, "kubernetes.io/dockerconfigjson");
+        assert.deepStrictEqual(secrets[0].metadata, { name: "ghcr-auth", namespace: "flux-system" });
+        const auths = JSON.parse(secrets[0].stringData[".dockerconfigjson"]).auths;
+        assert.deepStrictEqual(auths, { "ghcr.io": { username: "bot", password: "p@ss:word", auth: Buffer.from("bot:p@ss:word").toString("base64") } });
+        // The ImageRepository in Git names the Secret, and only the name.
+        const files = renderFleet(cfg).files["clusters/dev/image-automation.yaml"];
+        assert.match(files, /secretRef:\n\s+name: ghcr-auth/);
+        assert.ok(!files.includes("p@ss"));
+    });
+
+    it("the program hands the Secret to FleetSync as a secret, never to Git", async () => {
+        const raw = rawOf("dev");
+        const apps = (raw.apps as any[]).map((a) => ({ ...a, imagePolicy: { ...a.imagePolicy, secretRef: "ghcr-auth" } }));
+        const config = { ...stackFileConfig("dev"), "gitops:apps": JSON.stringify(apps), "gitops:registryCredentials": JSON.stringify({ "ghcr.io": "bot:registry-password-xyz" }) };
+        const { mocks, exports: exp } = await runProgram("dev", config, ["gitops:registryCredentials"]);
+        await promiseOf(exp.fleetCommit);
+        await settle();
+        const sync = mocks.byType("pulumi-nodejs:dynamic/gitops:FleetSync")[0];
+        const { isSecretInput, unwrap } = require("../mocks");
+        assert.ok(isSecretInput(sync.inputs.secrets));
+        const s = unwrap<any[]>(sync.inputs.secrets).find((o) => o.metadata.name === "ghcr-auth");
+        assert.ok(s, "the registry Secret reaches FleetSync");
+        assert.match(s.stringData[".dockerconfigjson"], /registry-password-xyz/);
+        for (const [p, content] of Object.entries(sync.inputs.files as Record<string, string>)) assert.ok(!content.includes("registry-password-xyz"), `${p} holds the password`);
+    });
+});
