@@ -467,7 +467,7 @@ export class FluxGitEmulation {
         const missing = wanted.filter((o) => !this.api.get(o.apiVersion, o.kind, o.metadata.name, o.metadata.namespace ?? ns));
         if (missing.length === 0) return;
         const cluster = require(path.join(REPO_ROOT, "engine", "cluster"));
-        const client = cluster.ClusterClient.fromKubeconfig(this.api.kubeconfig);
+        const client = cluster.ClusterClient.fromKubeconfig(this.api.kubeconfig, undefined, { fieldManager: "kustomize-controller" });
         await cluster.applyStaged(client, missing);
     }
 }
@@ -542,4 +542,16 @@ export function allStrings(v: unknown, out: string[] = []): string[] {
     else if (Array.isArray(v)) for (const x of v) allStrings(x, out);
     else if (v && typeof v === "object") for (const [k, x] of Object.entries(v)) (out.push(k), allStrings(x, out));
     return out;
+}
+
+/** Ids (`<namespace>_<name>_<group>_<kind>`) of the objects in the API test server that `manager` applied. */
+export function appliedIds(api: { list(): any[] }, manager = "gitops-platform"): string[] {
+    return api
+        .list()
+        .filter((o) => (o.metadata?.managedFields ?? []).some((m: any) => m.manager === manager && m.operation === "Apply"))
+        .map((o) => {
+            const av = String(o.apiVersion);
+            return `${o.metadata.namespace ?? ""}_${o.metadata.name}_${av.includes("/") ? av.split("/")[0] : ""}_${o.kind}`;
+        })
+        .sort();
 }
