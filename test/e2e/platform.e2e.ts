@@ -101,8 +101,8 @@ describe("e2e: real Pulumi engine, real kube-apiserver (cluster.kind existing)",
         flux = new FluxEmulator(cluster, fleet);
         flux.start();
         project = new PulumiProject(BIN, root, STACK);
-        project.writeStackConfig(stackConfig("existing", fleet, cluster.kubeconfigPath));
         await project.ok(["stack", "init", STACK]);
+        project.writeStackConfig(stackConfig("existing", fleet, cluster.kubeconfigPath));
     });
 
     after(async function () {
@@ -231,8 +231,8 @@ describe("e2e: real Pulumi engine, render-only stack (cluster.kind none) — run
         root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-e2e-none-"));
         fleet = fleetRepo(root);
         project = new PulumiProject(BIN, root, STACK);
-        project.writeStackConfig(stackConfig("none", fleet));
         await project.ok(["stack", "init", STACK]);
+        project.writeStackConfig(stackConfig("none", fleet));
     });
 
     after(function () {

@@ -70,8 +70,11 @@ export class PulumiProject {
         };
     }
 
+    /** Writes the stack's config, keeping what `pulumi stack init` wrote (the encryption salt). */
     writeStackConfig(yaml: string): void {
-        fs.writeFileSync(path.join(this.dir, `Pulumi.${this.stack}.yaml`), yaml);
+        const f = path.join(this.dir, `Pulumi.${this.stack}.yaml`);
+        const kept = fs.existsSync(f) ? fs.readFileSync(f, "utf8").split("\n").filter((l) => /^encryptionsalt:/.test(l)) : [];
+        fs.writeFileSync(f, [...kept, yaml].join("\n"));
     }
 
     /** Runs `pulumi <args>` in the project; never throws (check .code). */
