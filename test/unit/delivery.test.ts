@@ -22,7 +22,7 @@ import { canaryTimes, durationSeconds, receiverWebhookPath } from "../../engine/
 import { planForStack, writePlan } from "../../engine/fleet/cli";
 import { renderFleet } from "../../engine/fleet/layout";
 import { selectTag } from "../../engine/images/policy";
-import { promiseOf, RecordingMocks, runProgram, settle, stackFileConfig } from "../mocks";
+import { isSecretInput, promiseOf, RecordingMocks, runProgram, settle, stackFileConfig, unwrap } from "../mocks";
 
 const ROOT = path.join(__dirname, "..", "..");
 const gitops = (args: string[], cwd = ROOT) => spawnSync(process.execPath, [path.join(ROOT, "bin", "gitops"), ...args], { cwd, encoding: "utf8" });
@@ -519,6 +519,17 @@ describe("delivery: setter markers, image-update and the freeze", function () {
 
     it("the freeze shows in the preview as a change to apps/dev/kustomization.yaml only", async () => {
         const { fleetSyncProvider } = require("../../components/fleet-sync");
+        const prevCache = process.env.GITOPS_CACHE_DIR;
+        process.env.GITOPS_CACHE_DIR = path.join(out, "cache"); // removed with `out`
+        try {
+            await freezePreview(fleetSyncProvider);
+        } finally {
+            if (prevCache === undefined) delete process.env.GITOPS_CACHE_DIR;
+            else process.env.GITOPS_CACHE_DIR = prevCache;
+        }
+    });
+
+    async function freezePreview(fleetSyncProvider: any): Promise<void> {
         const repo = path.join(out, "fleet.git");
         assert.strictEqual(spawnSync("git", ["init", "-q", "--bare", "-b", "main", repo]).status, 0);
         const raw = rawOf("dev");
@@ -534,7 +545,7 @@ describe("delivery: setter markers, image-update and the freeze", function () {
         assert.strictEqual(diff.detailedDiff['files["apps/dev/kustomization.yaml"]'].kind, "update");
         const same = await fleetSyncProvider.diff(created.id, created.outs, inputs(raw));
         assert.strictEqual(same.changes, false, "no freeze, no change");
-    });
+    }
 });
 
 describe("delivery: registry credentials for ImageRepositories", () => {
@@ -575,7 +586,6 @@ describe("delivery: registry credentials for ImageRepositories", () => {
         await promiseOf(exp.fleetCommit);
         await settle();
         const sync = mocks.byType("pulumi-nodejs:dynamic/gitops:FleetSync")[0];
-        const { isSecretInput, unwrap } = require("../mocks");
         assert.ok(isSecretInput(sync.inputs.secrets));
         const s = unwrap<any[]>(sync.inputs.secrets).find((o) => o.metadata.name === "ghcr-auth");
         assert.ok(s, "the registry Secret reaches FleetSync");
