@@ -40,6 +40,7 @@ const COMMANDS: Array<() => Command> = [
     () => require("./fleet/cli").fleetServeCommand,
     () => require("./render/cli").renderCommand,
     () => require("./promote/cli").promoteCommand,
+    () => require("./report/cli").reportCommand,
 ];
 
 function usage(cmds: Command[]): string {
