@@ -4,7 +4,6 @@ import type { AppConfig, CanaryConfig, MetricTemplateConfig } from "../../engine
 import { canaryObject, canaryProblems, canaryTimes, metricTemplateObject } from "../../engine/delivery";
 import { Canary, MetricTemplate } from "../../engine/flux/api";
 import { ManifestComponent } from "../flux/manifest";
-import { ManifestWithOutputs } from "./manifest";
 
 export interface FlaggerCanaryArgs {
     /** The app the canary rolls out (name, namespace, port). Its `canary` holds the analysis. */
@@ -25,7 +24,7 @@ export interface FlaggerCanaryArgs {
  * A Flagger Canary for one app. Impossible settings (stepWeight > maxWeight, threshold < 1,
  * unknown metrics, weights that never reach maxWeight) fail before anything is generated.
  */
-export class FlaggerCanary extends ManifestWithOutputs<Canary> {
+export class FlaggerCanary extends ManifestComponent<Canary> {
     /** Analysis steps to reach maxWeight. */
     readonly steps: number;
     /** Minimum time to full promotion, in seconds: interval x steps. */
@@ -40,7 +39,7 @@ export class FlaggerCanary extends ManifestWithOutputs<Canary> {
         const problems = canaryProblems(c, key, (args.templates ?? []).map((t) => t.name));
         if (problems.length) throw new pulumi.ResourceError(problems.join("\n"), opts?.parent);
         const app = { ...args.app, canary: c };
-        super("gitops:delivery:Canary", name, canaryObject(app, { gateway: args.gateway ?? true, hosts: args.hosts ?? ["*"], templates: args.templates ?? [] }), opts);
+        super("gitops:delivery:Canary", name, canaryObject(app, { gateway: args.gateway ?? true, hosts: args.hosts ?? ["*"], templates: args.templates ?? [] }), opts, true);
         const t = canaryTimes(c);
         this.steps = t.steps;
         this.promotionSeconds = t.promotionSeconds;

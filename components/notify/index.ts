@@ -9,7 +9,6 @@ import { receiverWebhookPath } from "../../engine/delivery";
 import { Alert, Provider, Receiver } from "../../engine/flux/api";
 import { alert, notificationProvider, providerSecretName, receiver } from "../../engine/fleet/objects";
 import { ManifestComponent } from "../flux/manifest";
-import { ManifestWithOutputs } from "../delivery/manifest";
 
 export interface NotificationProviderArgs {
     /** slack | msteams | github | generic. */
@@ -76,7 +75,7 @@ export interface WebhookReceiverArgs {
  * notification-controller serves: /hook/sha256(token + name + namespace). Because it is derived
  * from the token, the path and URL are secret outputs.
  */
-export class WebhookReceiver extends ManifestWithOutputs<Receiver> {
+export class WebhookReceiver extends ManifestComponent<Receiver> {
     /** "/hook/<digest>" (secret). */
     readonly webhookPath: pulumi.Output<string>;
     /** address + webhookPath, or the path alone when no address is given (secret). */
@@ -84,7 +83,7 @@ export class WebhookReceiver extends ManifestWithOutputs<Receiver> {
 
     constructor(name: string, args: WebhookReceiverArgs, opts?: pulumi.ComponentResourceOptions) {
         const ns = args.namespace ?? "flux-system";
-        super("gitops:notify:Receiver", name, receiver(name, ns, args.type ?? "github"), opts);
+        super("gitops:notify:Receiver", name, receiver(name, ns, args.type ?? "github"), opts, true);
         this.webhookPath = pulumi.secret(pulumi.output(args.token).apply((t) => receiverWebhookPath(t, name, ns)));
         const base = (args.address ?? "").replace(/\/+$/, "");
         this.webhookUrl = pulumi.secret(this.webhookPath.apply((p) => base + p));
