@@ -172,6 +172,7 @@ describe("GitHub Actions workflows", () => {
         assert.ok(Array.isArray(wf.on.schedule) && wf.on.schedule[0].cron);
         const runs = wf.jobs.drill.steps.map((s: any) => s.run ?? "").join("\n");
         assert.match(runs, /pulumi stack output recoverySeconds/);
+        assert.match(runs, /^npm ci && npm run up$/m, "the drill stands up the stack with the README's command");
         assert.match(runs, /GITHUB_STEP_SUMMARY/);
     });
 });
