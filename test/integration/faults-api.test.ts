@@ -7,7 +7,7 @@ import { strict as assert } from "assert";
 import { fleetSyncProvider } from "../../components/fleet-sync";
 import { startTestApiServer, TestApiServer } from "../kube-apiserver";
 import { git, TempGit } from "../helpers/git";
-import { appliedIds, fleetSyncFixture, FleetSyncFixture, FluxGitEmulation, kubeconfigWithToken, ProviderHost, serializeProvider, startProviderHost } from "../helpers/provider-host";
+import { appliedIds, DEPLOY_KEY_MARKER, fleetSyncFixture, FleetSyncFixture, FluxGitEmulation, KUBE_TOKEN, kubeconfigWithToken, ProviderHost, serializeProvider, startProviderHost } from "../helpers/provider-host";
 
 describe("faults: API server errors and resets mid-apply", function () {
     this.timeout(180_000);
@@ -62,7 +62,11 @@ describe("faults: API server errors and resets mid-apply", function () {
         let resets = 0;
         api.faults.next(60, "reset", (r) => r.method === "PATCH" && r.path.includes("/deployments/") && ++resets > 0);
         const inputs = (await host.check({}, { ...fx.inputs, __provider: provider })).inputs;
-        await assert.rejects(host.create(inputs), /_apps_Deployment: apply failed: .*(ECONNRESET|socket hang up)/);
+        await assert.rejects(host.create(inputs), (e: Error) => {
+            assert.match(e.message, /_apps_Deployment: apply failed: .*(ECONNRESET|socket hang up)/);
+            assert.ok(!e.message.includes(KUBE_TOKEN) && !e.message.includes(DEPLOY_KEY_MARKER), "a secret in the error");
+            return true;
+        });
         assert.ok(resets >= 8, `resets hit: ${resets}`);
         const committed = git(["--git-dir", repo, "rev-parse", "main"]).trim();
         assert.equal(git(["--git-dir", repo, "rev-list", "--count", "main"]).trim(), "2", "the commit happened before the apply failed");

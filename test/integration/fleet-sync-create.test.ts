@@ -38,6 +38,8 @@ describe("FleetSync through the provider host: create", function () {
         const fx = fleetSyncFixture({ repo, kubeconfig: kc });
         flux = new FluxGitEmulation(api, { repo, clusterPath: fx.clusterPath }).start();
 
+        // The dynamic provider host does not accept secrets, so (like the engine) we send them plain.
+        assert.equal(host.acceptSecrets, false);
         const checked = await host.check({}, { ...fx.inputs, __provider: provider });
         assert.deepEqual(checked.failures, []);
         const { id, outs } = await host.create(checked.inputs);
@@ -90,5 +92,7 @@ describe("FleetSync through the provider host: create", function () {
         await host.waitForMessage(/committing \d+ files to main/);
         await host.waitForMessage(/waiting for Flux to apply [0-9a-f]{12} \(4 Kustomizations\)/);
         await host.waitForMessage(/revision \S+ applied by 4 Kustomizations/);
+        const said = [...host.messages(), ...host.stdout, ...host.stderr, ...host.logs.map((l) => l.message)].join("\n");
+        assert.ok(!said.includes(DEPLOY_KEY_MARKER) && !said.includes(KUBE_TOKEN), "a secret in the provider's output");
     });
 });
