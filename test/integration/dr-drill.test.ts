@@ -83,4 +83,41 @@ describe("DR drill: FleetSync rebuilds a lost cluster from Git", function () {
         const again = await host.diff(id, outs, (await host.check(inputs, { ...fx.inputs, __provider: provider })).inputs, inputs);
         assert.equal(again.changes, "none");
     });
+
+    it("a replaced cluster (new API server address): diff names the kubeconfig, update bootstraps the new one at the same revision", async () => {
+        const provider = await serializeProvider(fleetSyncProvider);
+        const repo = t.bare("fleet-replaced", { "README.md": "fleet\n" });
+        const fx = fleetSyncFixture({ repo, kubeconfig: kubeconfigWithToken(api.kubeconfig) });
+        await flux?.stop();
+        flux = new FluxGitEmulation(api, { repo, clusterPath: fx.clusterPath }).start();
+        const inputs = (await host.check({}, { ...fx.inputs, __provider: provider })).inputs;
+        const { id, outs: state } = await host.create(inputs);
+
+        const api2 = await startTestApiServer();
+        const flux2 = new FluxGitEmulation(api2, { repo, clusterPath: fx.clusterPath }).start();
+        try {
+            const moved = { ...fx.inputs, kubeconfig: kubeconfigWithToken(api2.kubeconfig) };
+            const news = (await host.check(inputs, { ...moved, __provider: provider })).inputs;
+            const from = host.logs.length;
+            const d = await host.diff(id, state, news, inputs);
+            assert.equal(d.changes, "some");
+            assert.deepEqual(d.replaces, [], "a new cluster is an update, not a replacement of the fleet");
+            const preview = await host.waitForMessage(/change\(s\)/, from);
+            assert.match(preview, /~ kubeconfig/);
+            assert.match(preview, /\+ cluster\["_flux-system__Namespace"\]/);
+
+            const { outs } = await host.update(id, state, news, inputs);
+            assert.equal(outs.commit, state.commit, "same commit");
+            assert.equal(git(["--git-dir", repo, "rev-list", "--count", "main"]).trim(), "2", "no new commit");
+            assert.equal(outs.appliedRevision, `main@sha1:${state.commit}`);
+            assert.notEqual(outs.clusterFingerprint, state.clusterFingerprint);
+            assert.equal(typeof outs.recoverySeconds, "number");
+            assert.deepEqual(outs.inventory, state.inventory);
+            for (const k of fx.kustomizations) assert.equal(api2.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", k, "flux-system")?.status?.lastAppliedRevision, `main@sha1:${state.commit}`, k);
+            assert.ok(api2.get("v1", "Secret", "flux-system", "flux-system"), "deploy key on the new cluster");
+        } finally {
+            await flux2.stop();
+            await api2.stop();
+        }
+    });
 });
