@@ -383,3 +383,14 @@ export function metricsSummary(m: DeliveryMetrics): Record<string, { deployments
     }
     return out;
 }
+
+/**
+ * For index.ts (stack outputs): one stack's delivery metrics over the whole history of the fleet
+ * repo, e.g.
+ *   export const deliveryMetrics = platform.fleetSync.commit.apply(() =>
+ *       stackDeliveryOutputs(config.fleet.url, config.stack));
+ */
+export async function stackDeliveryOutputs(repo: string, stack: string, auth?: GitAuth): Promise<ReturnType<typeof metricsSummary>[string]> {
+    const m = await deliveryMetrics({ repo, auth, stacks: [stack] });
+    return metricsSummary(m)[stack] ?? { deployments: 0, deploymentsPerDay: 0, changeFailureRate: 0 };
+}

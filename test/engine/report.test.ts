@@ -11,7 +11,7 @@ import * as path from "path";
 import { main } from "../../engine/cli";
 import { GitopsError } from "../../engine/errors";
 import { promote, rollback, hotfix } from "../../engine/promote";
-import { computeMetrics, deliveryMetrics, DeliveryMetrics, metricsSummary, parseResults, readHistory, ReconcileResult } from "../../engine/report";
+import { computeMetrics, deliveryMetrics, DeliveryMetrics, metricsSummary, parseResults, readHistory, ReconcileResult, stackDeliveryOutputs } from "../../engine/report";
 import { previewComment } from "../../engine/report/preview";
 import { TempGit, TEST_IDENTITY } from "../helpers/git";
 
@@ -134,6 +134,13 @@ describe("engine/report: delivery metrics", function () {
         assert.equal(p3.failure, "rolled-back");
         assert.equal(p3.restoreSeconds, 3600); // committed 1h, rolled back 2h
         assert.equal(get(m, "all").changeFailureRate, 0.167);
+    });
+
+    it("stack outputs: one stack's summary over the whole history", async () => {
+        const o = await stackDeliveryOutputs(repo, "test");
+        // whole history: first test deployment (p1, 1d2h) to the last (p3, 3d1h) is 1d23h, under 2 days
+        assert.deepEqual(o, { deployments: 2, deploymentsPerDay: Math.round((2 / ((2 * DAY - HOUR) / DAY)) * 1000) / 1000, changeFailureRate: 0.5, timeToRestoreMedianSeconds: 3600 });
+        assert.deepEqual(await stackDeliveryOutputs(repo, "nope"), { deployments: 0, deploymentsPerDay: 0, changeFailureRate: 0 });
     });
 
     it("a failed reconcile nobody rolled back is restored by the stack's next good deployment", async () => {
