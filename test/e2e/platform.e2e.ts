@@ -143,7 +143,7 @@ describe("e2e: real Pulumi engine, real kube-apiserver (cluster.kind existing)",
         const sync = steps.find((s) => /FleetSync::/.test(s.urn));
         assert.ok(sync, `a FleetSync step in ${steps.map((s) => s.urn).join("\n")}`);
         assert.equal(sync!.op, "create");
-        assert.ok(steps.some((s) => /kubernetes:index:Provider::/.test(s.urn) || /pulumi:providers:kubernetes::/.test(s.urn) && s.op === "create"), "the k8s.Provider is planned");
+        assert.ok(steps.some((s) => /pulumi:providers:kubernetes::/.test(s.urn) && s.op === "create"), "the cluster's k8s.Provider is planned");
         assert.equal(head(fleet), before, "preview must not push");
         assert.throws(() => cluster.kubectl(["get", "namespace", "flux-system"]), /NotFound|not found/);
     });
