@@ -13,7 +13,7 @@ const filter = process.argv[2];
 const cases = fs.readdirSync(dir).filter((f) => f.endsWith(".ts")).filter((f) => !filter || f.includes(filter)).sort();
 let failed = 0;
 for (const file of cases) {
-  const r = spawnSync(process.execPath, ["-r", "ts-node/register", path.join(dir, file)], {
+  const r = spawnSync(process.execPath, ["-r", "sucrase/register/ts", path.join(dir, file)], {
     stdio: ["ignore", "inherit", "inherit"],
     cwd: path.join(__dirname, ".."),
   });

@@ -198,6 +198,7 @@ export const fleetSyncProvider: pulumi.dynamic.ResourceProvider = {
             files: {},
             owned: props.owned,
             author: props.author,
+            auth: props.gitAuth,
             message: `Remove stack ${props.stack} from the fleet\n\n{{changes}}`,
         });
     },
@@ -211,9 +212,13 @@ function defined<T extends object>(o: T): T {
     return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
-/** Outputs keep the non-secret inputs only (for diff and read); secrets stay in the inputs, which Pulumi encrypts. */
+/**
+ * Outputs keep the inputs that diff, read and delete need. The kubeconfig and the Secrets stay in
+ * the inputs only (Pulumi encrypts them there). Git credentials are kept, because delete receives
+ * outputs only and must push; they are a secret output (additionalSecretOutputs), encrypted in state.
+ */
 function stripSecrets(i: FleetSyncInputs): Partial<FleetSyncInputs> {
-    const { kubeconfig: _k, secrets: _s, gitAuth: _g, files: _f, bootstrap: _b, ...rest } = i;
+    const { kubeconfig: _k, secrets: _s, files: _f, bootstrap: _b, ...rest } = i;
     return rest;
 }
 
@@ -286,6 +291,6 @@ export class FleetSync extends pulumi.dynamic.Resource {
             waitSeconds: undefined,
             summary: undefined,
         };
-        super(fleetSyncProvider, name, inputs, opts, "gitops", "FleetSync");
+        super(fleetSyncProvider, name, inputs, { ...opts, additionalSecretOutputs: ["gitAuth"] }, "gitops", "FleetSync");
     }
 }

@@ -53,7 +53,7 @@ interface Server {
 }
 
 async function startServer(): Promise<Server> {
-    const child: ChildProcess = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", __filename], {
+    const child: ChildProcess = spawn(process.execPath, ["-r", "sucrase/register/ts", __filename], {
         env: { ...process.env, CLUSTER_BENCH_SERVER: "1" },
         stdio: ["pipe", "pipe", "inherit"],
     });

@@ -168,7 +168,7 @@ describe("engine/git", () => {
                 names.map(
                     (n) =>
                         new Promise<{ code: number; out: string; err: string }>((resolve) => {
-                            const c = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", child, remote, n], { env: process.env, cwd: path.join(__dirname, "..", "..") });
+                            const c = spawn(process.execPath, ["-r", "sucrase/register/ts", child, remote, n], { env: process.env, cwd: path.join(__dirname, "..", "..") });
                             let out = "";
                             let err = "";
                             c.stdout.on("data", (b) => (out += b));

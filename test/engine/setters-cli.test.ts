@@ -30,7 +30,7 @@ async function inProcess(argv: string[]): Promise<{ code: number; out: string; e
 }
 
 describe("gitops image-update (CLI)", function () {
-    // Each bin/gitops start compiles the CLI with ts-node: allow for a loaded machine.
+    // Each bin/gitops start transpiles the CLI: allow for a loaded machine.
     this.timeout(300000);
     let tmp: string;
     beforeEach(() => (tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-image-update-"))));
