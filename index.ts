@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { readStackConfig } from "./components/config";
 import { Platform } from "./components/platform";
+import { stackDeliveryOutputs } from "./engine/report/metrics";
 
 const { config, secrets } = readStackConfig();
 const actionsSecretNames = Object.keys(new pulumi.Config("gitops").getObject<Record<string, string>>("actionsSecrets") ?? {});
@@ -33,3 +34,17 @@ export const kustomizations = platform.plan.kustomizations;
 export const canaries = platform.canaryTimes;
 /** The GitHub webhook URL (or path) of the fleet Receiver (secret: it is derived from the token). */
 export const receiverWebhookUrl = platform.receiver?.webhookUrl;
+/**
+ * Delivery metrics of this environment (deployment frequency, lead time, change failure rate,
+ * time to restore), read from the fleet repo's history after the sync. Not computed in preview.
+ */
+export const deliveryMetrics = pulumi.runtime.isDryRun()
+    ? undefined
+    : platform.fleetSync.commit.apply(async () => {
+          try {
+              return await stackDeliveryOutputs(platform.fleetUrl, config.stack);
+          } catch (e) {
+              pulumi.log.warn(`delivery metrics for ${config.stack} are not available: ${(e as Error).message}`);
+              return undefined;
+          }
+      });
