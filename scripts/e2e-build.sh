@@ -38,7 +38,8 @@ stamp() { (cd "$HARNESS/$1" && cat go.mod go.sum $(find . -name '*.go' | sort) 2
 
 # build <piece> <module dir> <output> <package>
 build() {
-  local piece=$1 dir=$2 out=$3 pkg=$4 log=$CACHE/logs/$piece-$(basename "$3").log
+  local piece=$1 dir=$2 out=$3 pkg=$4
+  local log=$CACHE/logs/$piece-$out.log
   local want; want=$(stamp "$dir")
   if [ -x "$BIN/$out" ] && [ "$(cat "$BIN/status/$out.stamp" 2>/dev/null)" = "$want" ]; then
     echo "ok (cached)" >"$BIN/status/$out"; echo "e2e-build: $out cached" >&2; return 0
