@@ -167,6 +167,10 @@ describe("e2e: real Pulumi engine, real kube-apiserver (cluster.kind existing)",
         assert.ok(names.includes("flux-system"), `Kustomizations: ${names.join(", ")}`);
         expectedKs = names;
         assertAllReadyAt(firstCommit, expectedKs);
+        // The cluster's k8s.Provider went through the real provider plugin (Check/Diff/Create).
+        const state = JSON.parse((await project.ok(["stack", "export"])).stdout);
+        const prov = (state.deployment.resources ?? []).find((x: any) => x.type === "pulumi:providers:kubernetes");
+        assert.ok(prov, "the kubernetes provider is in the state");
         // What the emulated kustomize-controller applied from Git is in the cluster.
         assert.match(cluster.kubectl(["get", "deployment", "hello", "-n", "hello", "-o", "name"]), /deployment.apps\/hello/);
     });
