@@ -157,6 +157,10 @@ export class KubeCluster {
         const out = fs.openSync(path.join(this.logDir, `${name}.log`), "a");
         const proc = spawn(path.join(this.bin, name), args, { stdio: ["ignore", out, out] });
         fs.closeSync(out);
+        // If mocha dies without running after(), take the servers down with it.
+        const onExit = () => proc.kill("SIGKILL");
+        process.once("exit", onExit);
+        proc.once("exit", () => process.removeListener("exit", onExit));
         return proc;
     }
 
