@@ -50,6 +50,24 @@ class LocalCluster extends pulumi.dynamic.Resource {
     }
 }
 
+/** Shared body of K3dCluster and KindCluster: the cluster, its secret kubeconfig and a provider. */
+abstract class LocalClusterComponent extends pulumi.ComponentResource implements ClusterOutputs {
+    abstract readonly kind: "k3d" | "kind";
+    readonly clusterName: pulumi.Output<string>;
+    readonly kubeconfig: pulumi.Output<string>;
+    readonly provider: k8s.Provider;
+    readonly installsFlux = true;
+
+    protected constructor(type: string, name: string, spec: LocalClusterSpec, opts?: pulumi.ComponentResourceOptions) {
+        super(type, name, {}, opts);
+        const cluster = new LocalCluster(name, spec, { parent: this });
+        this.clusterName = cluster.name;
+        this.kubeconfig = pulumi.secret(cluster.kubeconfig);
+        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this });
+        this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig });
+    }
+}
+
 export interface K3dClusterArgs {
     /** Cluster name; changing it replaces the cluster. */
     readonly clusterName: string;
@@ -58,24 +76,12 @@ export interface K3dClusterArgs {
 }
 
 /** A k3d cluster on the local Docker engine. */
-export class K3dCluster extends pulumi.ComponentResource implements ClusterOutputs {
+export class K3dCluster extends LocalClusterComponent {
     readonly kind = "k3d" as const;
-    readonly clusterName: pulumi.Output<string>;
-    readonly kubeconfig: pulumi.Output<string>;
-    readonly provider: k8s.Provider;
-    readonly installsFlux = true;
 
     constructor(name: string, args: K3dClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gitops:cluster:K3dCluster", name, {}, opts);
-        const cluster = new LocalCluster(
-            name,
-            { tool: "k3d", name: args.clusterName, workers: args.settings.agents, servers: args.settings.servers, ports: args.settings.ports, image: args.settings.image },
-            { parent: this },
-        );
-        this.clusterName = cluster.name;
-        this.kubeconfig = pulumi.secret(cluster.kubeconfig);
-        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this });
-        this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig });
+        const s = args.settings;
+        super("gitops:cluster:K3dCluster", name, { tool: "k3d", name: args.clusterName, workers: s.agents, servers: s.servers, ports: s.ports, image: s.image }, opts);
     }
 }
 
@@ -86,24 +92,11 @@ export interface KindClusterArgs {
 }
 
 /** A kind cluster on the local Docker engine. */
-export class KindCluster extends pulumi.ComponentResource implements ClusterOutputs {
+export class KindCluster extends LocalClusterComponent {
     readonly kind = "kind" as const;
-    readonly clusterName: pulumi.Output<string>;
-    readonly kubeconfig: pulumi.Output<string>;
-    readonly provider: k8s.Provider;
-    readonly installsFlux = true;
 
     constructor(name: string, args: KindClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gitops:cluster:KindCluster", name, {}, opts);
         const s = args.settings;
-        const cluster = new LocalCluster(
-            name,
-            { tool: "kind", name: args.clusterName, workers: s.workers, image: s.nodeImage, extraMounts: s.extraMounts, portMappings: s.portMappings },
-            { parent: this },
-        );
-        this.clusterName = cluster.name;
-        this.kubeconfig = pulumi.secret(cluster.kubeconfig);
-        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this });
-        this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig });
+        super("gitops:cluster:KindCluster", name, { tool: "kind", name: args.clusterName, workers: s.workers, image: s.nodeImage, extraMounts: s.extraMounts, portMappings: s.portMappings }, opts);
     }
 }
