@@ -108,9 +108,8 @@ function computed(args: pulumi.runtime.MockResourceArgs): Record<string, any> {
     }
 }
 
-/** The signature Pulumi uses to mark a secret value on the wire (mocks see secret inputs wrapped in it). */
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-const SIG_KEY = "4dabf18193072939515e22adb298388d";
+/** The SDK's own signature for a secret value on the wire (mocks see secret inputs wrapped in it). */
+const { specialSigKey: SIG_KEY, specialSecretSig: SECRET_SIG } = pulumi.runtime;
 
 /** True when a mocked resource input arrived as a secret. */
 export function isSecretInput(v: unknown): boolean {

@@ -41,8 +41,8 @@ const provgrpc = require(path.join(PULUMI_DIR, "proto", "provider_grpc_pb"));
 const enginegrpc = require(path.join(PULUMI_DIR, "proto", "engine_grpc_pb"));
 const pluginpb = require(path.join(PULUMI_DIR, "proto", "plugin_pb"));
 
-export const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";
-export const SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+/** The SDK's own signature for a secret value on the wire. */
+export const { specialSigKey: SECRET_SIG_KEY, specialSecretSig: SECRET_SIG_VALUE } = require(path.join(PULUMI_DIR, "runtime", "rpc")) as { specialSigKey: string; specialSecretSig: string };
 const SECRET = Symbol("secret");
 
 /** Marks a value as secret (as an Output from pulumi.secret() would reach the engine). */
