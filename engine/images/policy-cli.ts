@@ -131,7 +131,7 @@ export const policySelectCommand: Command = {
             if (flags.has("tags") && flags.has("exclude")) {
                 // Same exclusion semantics as the registry path.
                 const { compileUserRegexp } = await import("./policy");
-                const res = flags.all("exclude").map((p, i) => compileUserRegexp(p, `--exclude[${i}]`).js);
+                const res = flags.all("exclude").map((p, i) => compileUserRegexp(p, `--exclude[${i}]`));
                 tags = tags.filter((t) => !res.some((r) => r.test(t)));
             }
             io.out(compiled.select(tags) + "\n");

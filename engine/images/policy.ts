@@ -127,15 +127,14 @@ function compileFilter(filter: TagFilter, opts: CompileOptions): CompiledFilter 
     const expand = extract === "" ? undefined : compileTemplate(re, extract);
     return {
         apply(tags) {
-            const js = re.js;
             const keys: string[] = [];
             const originals: string[] = [];
             if (!expand) {
-                for (const t of tags) if (js.test(t)) keys.push(t);
+                for (const t of tags) if (re.test(t)) keys.push(t);
                 return { keys, originals: keys };
             }
             for (const t of tags) {
-                const m = js.exec(t);
+                const m = re.exec(t);
                 if (m) {
                     keys.push(expand(m));
                     originals.push(t);

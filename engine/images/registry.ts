@@ -113,7 +113,7 @@ const basic = (a: RegistryAuth) => "Basic " + Buffer.from(`${a.username ?? ""}:$
 export async function listTags(imageRef: string, opts: ListTagsOptions = {}): Promise<string[]> {
     const where = opts.where ?? imageRef;
     const exclusions = (opts.exclusionList ?? DEFAULT_EXCLUSION_LIST).map((p, i) =>
-        compileUserRegexp(p, `${where}: exclusionList[${i}]`).js,
+        compileUserRegexp(p, `${where}: exclusionList[${i}]`),
     );
     const ref = parseRepositoryRef(imageRef, opts.insecure);
     const auth = opts.auth ?? {};
