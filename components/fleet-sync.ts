@@ -7,6 +7,9 @@
  * Serialization: Pulumi stores this provider's code in the state and runs it in its own process,
  * so the provider captures nothing: every method loads the engine at run time (components/dynamic).
  * Secrets (kubeconfig, deploy key, git credentials) are inputs only; outputs never carry them.
+ * Delete receives outputs only, yet must push to remove the stack's files: it reads the git
+ * credential from the stack's config (the provider's `configure`), by the key names in
+ * `gitAuthConfig`, so no credential is kept in the outputs, not even as a secret.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { KubeObject } from "../engine/flux/api";
@@ -31,8 +34,28 @@ export interface FleetSyncInputs {
     wait: boolean;
     waitTimeoutSeconds: number;
     reportOnly: boolean;
-    gitAuth?: { sshPrivateKey?: string; knownHosts?: string; httpsToken?: string; httpsUser?: string };
+    gitAuth?: GitAuthInput;
+    /** Where delete finds the git credential: stack config keys per field, e.g. { httpsToken: "gitops:githubToken" }. */
+    gitAuthConfig?: GitAuthConfig;
 }
+
+export interface GitAuthInput {
+    sshPrivateKey?: string;
+    knownHosts?: string;
+    httpsToken?: string;
+    httpsUser?: string;
+}
+
+/** Stack config keys (`<namespace>:<key>`) holding each git credential field. Names only, never values. */
+export type GitAuthConfig = { [K in keyof GitAuthInput]?: string };
+
+/** What `configure` keeps of the stack's config: a lookup by full key. */
+interface StackConfigLookup {
+    get(key: string): string | undefined;
+}
+
+/** The provider object, plus the stack config it was configured with (set by `configure`, per provider process). */
+type FleetSyncProvider = pulumi.dynamic.ResourceProvider & { stackConfig?: StackConfigLookup };
 
 export interface FleetSyncOutputs {
     commit: string;
@@ -96,7 +119,12 @@ function summarize(r: { commit: string; changes: Array<{ path: string; action: s
     return parts.join("; ");
 }
 
-export const fleetSyncProvider: pulumi.dynamic.ResourceProvider = {
+export const fleetSyncProvider: FleetSyncProvider = {
+    async configure(req: pulumi.dynamic.ConfigureRequest) {
+        // The engine sends dynamic providers the whole stack config (keys with their namespace).
+        this.stackConfig = req.config;
+    },
+
     async check(_olds: FleetSyncInputs, news: FleetSyncInputs) {
         const failures: pulumi.dynamic.CheckFailure[] = [];
         if (!news.repo) failures.push({ property: "repo", reason: "the fleet repository (gitops:fleet.url) is required" });
@@ -191,14 +219,16 @@ export const fleetSyncProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async delete(_id: string, props: FleetSyncOutputs & FleetSyncInputs) {
-        // Remove exactly what this resource owns: its files in Git (the owned paths).
+        // Remove exactly what this resource owns: its files in Git (the owned paths). The credential
+        // comes from the stack config; state written before gitAuthConfig existed kept it in props.
+        const auth = props.gitAuth ?? gitAuthFromConfig(props.stack, props.gitAuthConfig, this.stackConfig);
         await engine("git").syncFiles({
             repo: props.repo,
             branch: props.branch,
             files: {},
             owned: props.owned,
             author: props.author,
-            auth: props.gitAuth,
+            auth,
             message: `Remove stack ${props.stack} from the fleet\n\n{{changes}}`,
         });
     },
@@ -213,13 +243,31 @@ function defined<T extends object>(o: T): T {
 }
 
 /**
- * Outputs keep the inputs that diff, read and delete need. The kubeconfig and the Secrets stay in
- * the inputs only (Pulumi encrypts them there). Git credentials are kept, because delete receives
- * outputs only and must push; they are a secret output (additionalSecretOutputs), encrypted in state.
+ * Outputs keep the inputs that diff, read and delete need. The kubeconfig, the Secrets and the git
+ * credentials stay in the inputs only (Pulumi encrypts them there); delete finds the credentials
+ * through `gitAuthConfig` (key names) in the stack config.
  */
 function stripSecrets(i: FleetSyncInputs): Partial<FleetSyncInputs> {
-    const { kubeconfig: _k, secrets: _s, files: _f, bootstrap: _b, ...rest } = i;
+    const { kubeconfig: _k, secrets: _s, files: _f, bootstrap: _b, gitAuth: _g, ...rest } = i;
     return rest;
+}
+
+/** Reads the git credential named by `refs` from the stack config; undefined when no key is named. */
+function gitAuthFromConfig(stack: string, refs: GitAuthConfig | undefined, config: StackConfigLookup | undefined): GitAuthInput | undefined {
+    const keys = Object.entries(refs ?? {}).filter(([, k]) => typeof k === "string" && k) as Array<[keyof GitAuthInput, string]>;
+    if (keys.length === 0) return undefined;
+    const auth: GitAuthInput = {};
+    for (const [field, key] of keys) {
+        const v = config?.get(key);
+        if (v === undefined || v === "") {
+            throw new Error(
+                `FleetSync ${stack}: removing the stack's files from the fleet repo needs the git credential in stack config ${key}, which is not set; ` +
+                    `set it with \`pulumi config set --secret ${key} <value>\` and run the destroy again`,
+            );
+        }
+        auth[field] = v;
+    }
+    return auth;
 }
 
 export interface FleetSyncArgs {
@@ -252,8 +300,13 @@ export interface FleetSyncArgs {
     readonly waitTimeoutSeconds?: number;
     /** Report drift only; never write Git or the cluster. Default false. */
     readonly reportOnly?: boolean;
-    /** Git credentials (secret). */
-    readonly gitAuth?: pulumi.Input<FleetSyncInputs["gitAuth"]>;
+    /** Git credentials (secret). Inputs only: never in outputs. */
+    readonly gitAuth?: pulumi.Input<GitAuthInput>;
+    /**
+     * The stack config keys the credentials in `gitAuth` come from, e.g. { httpsToken: "gitops:githubToken" }:
+     * delete reads them there, since a delete gets no inputs. Default: none (delete pushes without credentials).
+     */
+    readonly gitAuthConfig?: GitAuthConfig;
 }
 
 export class FleetSync extends pulumi.dynamic.Resource {
@@ -283,6 +336,7 @@ export class FleetSync extends pulumi.dynamic.Resource {
             waitTimeoutSeconds: args.waitTimeoutSeconds ?? 600,
             reportOnly: args.reportOnly ?? false,
             gitAuth: args.gitAuth ? pulumi.secret(args.gitAuth) : undefined,
+            gitAuthConfig: args.gitAuthConfig,
             // outputs
             commit: undefined,
             appliedRevision: undefined,
@@ -291,6 +345,6 @@ export class FleetSync extends pulumi.dynamic.Resource {
             waitSeconds: undefined,
             summary: undefined,
         };
-        super(fleetSyncProvider, name, inputs, { ...opts, additionalSecretOutputs: ["gitAuth"] }, "gitops", "FleetSync");
+        super(fleetSyncProvider, name, inputs, opts, "gitops", "FleetSync");
     }
 }

@@ -13,7 +13,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../engine/config";
+import { NS, SECRET_KEYS, type StackConfig } from "../engine/config";
 import type { KubeObject } from "../engine/flux/api";
 import { FleetPlan, renderFleet } from "../engine/fleet/layout";
 import { providerSecretName, RECEIVER_SECRET } from "../engine/fleet/objects";
@@ -235,6 +235,8 @@ export class Platform extends pulumi.ComponentResource {
                 fluxNamespace: cfg.flux.namespace,
                 kustomizations: this.plan.kustomizations,
                 gitAuth,
+                // Delete reads the token back from the stack config, so no output keeps it.
+                gitAuthConfig: gitAuth ? { httpsToken: `${NS}:${SECRET_KEYS.githubToken}` } : undefined,
             },
             // The repository (and its deploy key) must exist before the first push and sync.
             { parent: this, dependsOn: this.repository ? [this.repository] : [] },

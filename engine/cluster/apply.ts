@@ -6,11 +6,12 @@
 import { GitopsError } from "../errors";
 import { DISABLED, KubeObject, PRUNE_ANNOTATION } from "../flux/api";
 import { ClusterClient } from "./client";
-import { formatChange, hasManagedFields, isManagedBy } from "./compare";
+import { formatChange, hasManagedFields, isManagedBy, objectChanges, withoutServerFields } from "./compare";
 import { Inventory, InventoryEntry, inventoryDiff, joinApiVersion, normalizeInventory, parseId, splitApiVersion } from "./ids";
 import { computeHealth } from "./kstatus";
 import { DEFAULT_CONCURRENCY, deleteRank, Desired, judge, ObjectResult, readLive, resolveObjects, stageOf } from "./plan";
 import { mapLimit, sleep } from "./retry";
+import { maskSecretChanges } from "./secrets";
 
 export interface ApplyOptions {
     /** Requests in flight at once. Default 8. */
@@ -107,7 +108,10 @@ async function applyBatch(client: ClusterClient, batch: Desired[], concurrency: 
         const after = res.body;
         const rvSame = after?.metadata?.resourceVersion !== undefined && after.metadata.resourceVersion === before.metadata.resourceVersion;
         if (rvSame || verdict.action === "unchanged") return { id: d.id, action: "unchanged" };
-        return { id: d.id, action: "configured", changes: verdict.changes.map(formatChange) };
+        // What really changed is the server's answer against the live object (for a Secret, the
+        // data keys stringData became); the field-subset verdict stands when there is no answer.
+        const real = after ? objectChanges(withoutServerFields(before), withoutServerFields(after)) : [];
+        return { id: d.id, action: "configured", changes: maskSecretChanges(d.obj, real.length ? real : verdict.changes).map(formatChange) };
     });
 }
 

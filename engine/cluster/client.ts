@@ -14,6 +14,7 @@
 import * as http from "http";
 import * as https from "https";
 import { GitopsError } from "../errors";
+import { redactObjectError } from "./secrets";
 import { KubeObject } from "../flux/api";
 import { formatId, joinApiVersion, objectId, splitApiVersion } from "./ids";
 import { selectKubeconfig } from "./kubeconfig";
@@ -324,6 +325,13 @@ export class ClusterClient {
      * Flux does). `dryRun` asks the server what the object would become without storing it.
      */
     async apply(obj: KubeObject, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<Response<KubeObject>> {
+        // Whatever the server quotes back, an error never carries a Secret's values.
+        return this.applyUnredacted(obj, opts).catch((err) => {
+            throw redactObjectError(obj, err);
+        });
+    }
+
+    private async applyUnredacted(obj: KubeObject, opts: { dryRun?: boolean; force?: boolean }): Promise<Response<KubeObject>> {
         const id = objectId(obj);
         const r = await this.resource(obj.apiVersion, obj.kind, id);
         const res = await this.request<KubeObject>("PATCH", this.objectPath(r, obj.metadata.name, obj.metadata.namespace), {

@@ -11,6 +11,8 @@
  *    (?dryRun=All), whose result is compared with the live object field by field — this is what
  *    the apply would really change (quantities normalised, defaults filled). When the dry-run is
  *    refused, the field-subset result stands and the entry carries the server's message.
+ * Secret values are masked in every change (`data.key: *** (before) -> *** (after)`), as
+ * `flux diff` masks them: only which keys changed is shown.
  */
 import { KubeObject } from "../flux/api";
 import { ClusterClient } from "./client";
@@ -19,6 +21,7 @@ import { Inventory, inventoryDiff, joinApiVersion, parseId } from "./ids";
 import { countActions, pruneDisabled } from "./apply";
 import { Action, DEFAULT_CONCURRENCY, Desired, judge, ObjectResult, readLive, resolveObjects, rethrowFirst } from "./plan";
 import { mapLimit } from "./retry";
+import { maskSecretChanges } from "./secrets";
 import { PRUNE_ANNOTATION, DISABLED } from "../flux/api";
 
 export interface DiffEntry extends ObjectResult {
@@ -62,7 +65,8 @@ export async function diffCluster(client: ClusterClient, desired: readonly KubeO
     ds.forEach((d, i) => {
         const v = judge(d.obj, live.get(d.id), client.fieldManager);
         if (v.action === "configured") {
-            entries[i] = { id: d.id, action: "configured", fields: v.changes, changes: v.changes.map(formatChange) };
+            const fields = maskSecretChanges(d.obj, v.changes);
+            entries[i] = { id: d.id, action: "configured", fields, changes: fields.map(formatChange) };
             const certain = v.changes.every(isCertainChange);
             if (opts.dryRun !== false && d.resource && (opts.confirmAll || !certain)) confirm.push(i);
         } else entries[i] = { id: d.id, action: v.action };
@@ -73,7 +77,7 @@ export async function diffCluster(client: ClusterClient, desired: readonly KubeO
             const before = live.get(d.id)!;
             try {
                 const res = await client.apply(d.obj, { dryRun: true });
-                const fields = objectChanges(withoutServerFields(before), withoutServerFields(res.body));
+                const fields = maskSecretChanges(d.obj, objectChanges(withoutServerFields(before), withoutServerFields(res.body)));
                 entries[i] = fields.length
                     ? { id: d.id, action: "configured", fields, changes: fields.map(formatChange) }
                     : { id: d.id, action: "unchanged" };

@@ -8,4 +8,5 @@ export * from "./plan";
 export * from "./apply";
 export * from "./wait";
 export * from "./diff";
+export * from "./secrets";
 export * from "./kubeconfig";

@@ -2,7 +2,9 @@
  * Serves local fleet repositories over Git's smart HTTP protocol (through `git http-backend`), so
  * that Flux in a local cluster (k3d, kind) can pull the embedded default's bare repository:
  * the dev stack's GitRepository points at http://host.k3d.internal:8765/fleet.git.
- * Read-only: pushes are refused (the reconcile engine writes to the repository on disk).
+ * Read-only: pushes are refused (the reconcile engine writes to the repository on disk), unless
+ * `auth` is given: then every request must carry those HTTP basic credentials, and pushes are
+ * accepted (a stand-in for a Git host over HTTPS, for tests of credentials).
  */
 import { spawn } from "child_process";
 import * as http from "http";
@@ -14,11 +16,21 @@ export interface FleetServer {
     close(): Promise<void>;
 }
 
-export function serveFleet(root: string, port = 8765, host = "127.0.0.1"): Promise<FleetServer> {
+export interface ServeOptions {
+    /** Require these basic-auth credentials on every request, and accept pushes. */
+    readonly auth?: { readonly user: string; readonly password: string };
+}
+
+export function serveFleet(root: string, port = 8765, host = "127.0.0.1", opts: ServeOptions = {}): Promise<FleetServer> {
     const projectRoot = path.resolve(root);
+    const expected = opts.auth && `Basic ${Buffer.from(`${opts.auth.user}:${opts.auth.password}`).toString("base64")}`;
     const server = http.createServer((req, res) => {
         const url = new URL(req.url ?? "/", "http://x");
-        if (url.pathname.endsWith("/git-receive-pack") || url.searchParams.get("service") === "git-receive-pack") {
+        if (expected && req.headers.authorization !== expected) {
+            res.writeHead(401, { "content-type": "text/plain", "www-authenticate": 'Basic realm="fleet"' }).end("authentication required\n");
+            return;
+        }
+        if (!expected && (url.pathname.endsWith("/git-receive-pack") || url.searchParams.get("service") === "git-receive-pack")) {
             res.writeHead(403, { "content-type": "text/plain" }).end("this fleet server is read-only\n");
             return;
         }
@@ -35,6 +47,8 @@ export function serveFleet(root: string, port = 8765, host = "127.0.0.1"): Promi
                 HTTP_CONTENT_ENCODING: req.headers["content-encoding"] ?? "",
                 GIT_PROTOCOL: (req.headers["git-protocol"] as string) ?? "",
                 REMOTE_ADDR: req.socket.remoteAddress ?? "",
+                // http-backend enables receive-pack only for an authenticated user.
+                ...(opts.auth ? { REMOTE_USER: opts.auth.user } : {}),
             },
         });
         req.pipe(cgi.stdin);

@@ -14,6 +14,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { GitopsError } from "../errors";
+import { redactSecrets } from "../util/redact";
 
 export interface GitAuth {
     /** PEM/OpenSSH private key. Written to a 0600 temp file for the duration of one operation. */
@@ -81,10 +82,7 @@ const SCRUBBED = [
 
 /** Replaces every secret (and URL credentials) in `text` with `***`. */
 export function redact(text: string, secrets: readonly string[] = []): string {
-    let out = text;
-    for (const s of secrets) {
-        if (s && s.length >= 4) out = out.split(s).join("***");
-    }
+    let out = redactSecrets(text, secrets);
     // user:password@ (or token@) in URLs
     out = out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, "$1***@");
     return out;

@@ -94,6 +94,11 @@ export interface HostOptions {
     /** Put the engine address in PULUMI_NODEJS_ENGINE so pulumi.log goes over gRPC Log. Default false (as the CLI). */
     engineEnv?: boolean;
     cwd?: string;
+    /**
+     * The stack config sent with Configure (full keys, e.g. {"gitops:githubToken": "..."}), as the
+     * engine sends dynamic providers the whole stack config. Default none.
+     */
+    config?: Record<string, string>;
 }
 
 export interface DiffResult {
@@ -243,7 +248,7 @@ export async function startProviderHost(opts: HostOptions = {}, urn = urnOf("dev
     // What the engine does when it loads a provider plugin.
     await unary(client, "getPluginInfo", new emptypb.Empty());
     const conf = new provpb.ConfigureRequest();
-    conf.setArgs(structpb.Struct.fromJavaScript({}));
+    conf.setArgs(structpb.Struct.fromJavaScript(opts.config ?? {}));
     conf.setAcceptsecrets(true);
     conf.setAcceptresources(true);
     conf.setSendsOldInputs(true);

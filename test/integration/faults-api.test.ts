@@ -58,6 +58,28 @@ describe("faults: API server errors and resets mid-apply", function () {
         assertConverged(outs);
     });
 
+    it("a server that echoes the deploy key Secret back in its error: the error names the Secret and carries no secret; the next run converges", async () => {
+        // The fault hits the one object that holds a secret, and quotes it back: the only way a
+        // secret can reach the error. Resets or 500s on other kinds could never put one there.
+        let echoed = 0;
+        api.faults.next(100, "echo", (r) => r.method === "PATCH" && r.path.includes("/secrets/") && ++echoed > 0);
+        const inputs = (await host.check({}, { ...fx.inputs, __provider: provider })).inputs;
+        await assert.rejects(host.create(inputs), (e: Error) => {
+            assert.match(e.message, /flux-system_flux-system__Secret: apply failed: HTTP 500: "upstream rejected the request: /);
+            assert.ok(!e.message.includes(KUBE_TOKEN) && !e.message.includes(DEPLOY_KEY_MARKER), `a secret in the error: ${e.message}`);
+            assert.ok(!/PRIVATE KEY-----\\n[A-Za-z0-9]/.test(e.message), `a key body in the error: ${e.message}`);
+            return true;
+        });
+        assert.ok(echoed >= 1, `echo faults hit: ${echoed}`);
+        const said = [...host.messages(), ...host.stdout, ...host.stderr].join("\n");
+        assert.ok(!said.includes(DEPLOY_KEY_MARKER) && !said.includes(KUBE_TOKEN), "a secret in the provider's output");
+        assert.equal(api.get("v1", "Secret", "flux-system", "flux-system"), undefined, "the Secret was not applied");
+
+        api.faults.clear();
+        const { outs } = await host.create(inputs);
+        assertConverged(outs);
+    });
+
     it("connection resets beyond the retry budget fail the run after the commit; the next run converges", async () => {
         let resets = 0;
         api.faults.next(60, "reset", (r) => r.method === "PATCH" && r.path.includes("/deployments/") && ++resets > 0);

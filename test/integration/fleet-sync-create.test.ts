@@ -8,8 +8,10 @@ import { startTestApiServer, TestApiServer } from "../kube-apiserver";
 import { git, TempGit } from "../helpers/git";
 import {
     allStrings, DEPLOY_KEY_MARKER, fleetSyncFixture, FluxGitEmulation, KUBE_TOKEN, kubeconfigWithToken, ProviderHost,
-    serializeProvider, startProviderHost,
+    secret, serializeProvider, startProviderHost,
 } from "../helpers/provider-host";
+
+const GIT_TOKEN = "ghp_fleetsync0create0test0token0x";
 
 describe("FleetSync through the provider host: create", function () {
     this.timeout(120_000);
@@ -36,6 +38,8 @@ describe("FleetSync through the provider host: create", function () {
         const repo = t.bare("fleet", { "README.md": "fleet\n" });
         const kc = kubeconfigWithToken(api.kubeconfig);
         const fx = fleetSyncFixture({ repo, kubeconfig: kc });
+        // A git credential too: it must stay an input (test/engine/hostile-secrets.test.ts pushes with one).
+        fx.inputs.gitAuth = secret({ httpsToken: GIT_TOKEN });
         flux = new FluxGitEmulation(api, { repo, clusterPath: fx.clusterPath }).start();
 
         // The dynamic provider host does not accept secrets, so (like the engine) we send them plain.
@@ -82,6 +86,8 @@ describe("FleetSync through the provider host: create", function () {
         const text = JSON.stringify(outs);
         assert.ok(!text.includes(DEPLOY_KEY_MARKER), "private key in outputs");
         assert.ok(!text.includes(KUBE_TOKEN), "kubeconfig token in outputs");
+        assert.ok(!text.includes(GIT_TOKEN), "git token in outputs");
+        assert.equal(outs.gitAuth, undefined);
         assert.ok(!allStrings(outs).some((s) => s.includes("PRIVATE KEY")), "a private key in outputs");
         assert.equal(outs.kubeconfig, undefined);
         assert.equal(outs.secrets, undefined);
@@ -93,6 +99,6 @@ describe("FleetSync through the provider host: create", function () {
         await host.waitForMessage(/waiting for Flux to apply [0-9a-f]{12} \(4 Kustomizations\)/);
         await host.waitForMessage(/revision \S+ applied by 4 Kustomizations/);
         const said = [...host.messages(), ...host.stdout, ...host.stderr, ...host.logs.map((l) => l.message)].join("\n");
-        assert.ok(!said.includes(DEPLOY_KEY_MARKER) && !said.includes(KUBE_TOKEN), "a secret in the provider's output");
+        assert.ok(!said.includes(DEPLOY_KEY_MARKER) && !said.includes(KUBE_TOKEN) && !said.includes(GIT_TOKEN), "a secret in the provider's output");
     });
 });

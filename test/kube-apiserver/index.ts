@@ -22,7 +22,11 @@ import { toTable, wantsTable } from "./table";
 import { Controllers } from "./controllers";
 import { decodeProtobuf } from "./protobuf";
 
-export type FaultKind = "429" | "500" | "reset" | { delayMs: number };
+/**
+ * "echo" answers 500 with the request body quoted back as plain text, as a misbehaving proxy or
+ * admission webhook may: what a client puts in its error from such an answer must not leak secrets.
+ */
+export type FaultKind = "429" | "500" | "reset" | "echo" | { delayMs: number };
 
 export interface TestApiServer {
     /** http://127.0.0.1:PORT */
@@ -134,6 +138,11 @@ export async function startTestApiServer(opts: TestApiServerOptions = {}): Promi
             if (rule.kind === "429") {
                 res.setHeader("Retry-After", "1");
                 send(res, 429, new ApiError(429, "TooManyRequests", "the server has received too many requests and has asked us to try again later", { retryAfterSeconds: 1 }).status());
+                return;
+            }
+            if (rule.kind === "echo") {
+                const echoed = (await readBody(req)).toString("utf8");
+                res.writeHead(500, { "content-type": "text/plain" }).end(`upstream rejected the request: ${echoed}`);
                 return;
             }
             if (rule.kind === "500") {
