@@ -6,12 +6,13 @@
 import { GitopsError } from "../errors";
 import { DISABLED, KubeObject, PRUNE_ANNOTATION } from "../flux/api";
 import { ClusterClient } from "./client";
-import { formatChange, hasManagedFields, isManagedBy, objectChanges, withoutServerFields } from "./compare";
+import { formatChange, hasManagedFields, isManagedBy, objectChanges, takenOverFields, withoutServerFields } from "./compare";
 import { Inventory, InventoryEntry, inventoryDiff, joinApiVersion, normalizeInventory, parseId, splitApiVersion } from "./ids";
 import { computeHealth } from "./kstatus";
 import { DEFAULT_CONCURRENCY, deleteRank, Desired, judge, ObjectResult, readLive, resolveObjects, stageOf } from "./plan";
 import { mapLimit, sleep } from "./retry";
 import { maskSecretChanges } from "./secrets";
+import { strayObjectsIn, strayWarning } from "./inventory";
 
 export interface ApplyOptions {
     /** Requests in flight at once. Default 8. */
@@ -82,6 +83,7 @@ export async function applyStaged(client: ClusterClient, objects: readonly KubeO
         if (stage === 0) await waitEstablished(client, batch, opts.establishTimeoutMs ?? 60_000, progress);
     }
     const results = desired.map((d) => byId.get(d.id)!);
+    for (const r of results) if (r.takenOver?.length) progress(`${r.id}: took over fields ${r.takenOver.join("; ")}`);
     const counts = countActions(results);
     progress(`applied: ${Object.entries(counts).filter(([, n]) => n).map(([a, n]) => `${n} ${a}`).join(", ") || "nothing"}`);
     return { results, inventory: normalizeInventory(desired.map((d) => ({ id: d.id, v: splitApiVersion(d.obj.apiVersion).version }))) };
@@ -111,7 +113,13 @@ async function applyBatch(client: ClusterClient, batch: Desired[], concurrency: 
         // What really changed is the server's answer against the live object (for a Secret, the
         // data keys stringData became); the field-subset verdict stands when there is no answer.
         const real = after ? objectChanges(withoutServerFields(before), withoutServerFields(after)) : [];
-        return { id: d.id, action: "configured", changes: maskSecretChanges(d.obj, real.length ? real : verdict.changes).map(formatChange) };
+        const takenOver = after ? takenOverFields(before, after, client.fieldManager) : [];
+        return {
+            id: d.id,
+            action: "configured",
+            changes: maskSecretChanges(d.obj, real.length ? real : verdict.changes).map(formatChange),
+            ...(takenOver.length ? { takenOver } : {}),
+        };
     });
 }
 
@@ -174,6 +182,7 @@ export async function prune(client: ClusterClient, oldInventory: Inventory | und
     const results: ObjectResult[] = [];
     const failures: Array<{ id: string; error: string }> = [];
     const failedEntries: InventoryEntry[] = [];
+    const known = normalizeInventory([...(oldInventory?.entries ?? []), ...newInventory.entries]);
     for (const rank of [0, 1, 2]) {
         const batch = stale.filter((s) => deleteRank(s.ref) === rank);
         if (batch.length === 0) continue;
@@ -187,8 +196,9 @@ export async function prune(client: ClusterClient, oldInventory: Inventory | und
             if (hasManagedFields(live) && !isManagedBy(live, client.fieldManager)) {
                 return { id: e.id, action: "skipped", message: `not owned: field manager ${client.fieldManager} does not manage it` };
             }
+            const warning = rank === 1 ? strayWarning(await strayObjectsIn(client, ref.name, known)) : undefined;
             await client.delete(apiVersion, ref.kind, ref.name, ns);
-            return { id: e.id, action: "deleted" };
+            return { id: e.id, action: "deleted", ...(warning ? { message: warning } : {}) };
         });
         // Deleted CRDs take their kinds with them.
         if (rank === 2) client.invalidateDiscovery();

@@ -8,7 +8,9 @@ import { Command, CliIO } from "../cli";
 import { GitopsError } from "../errors";
 import { KubeObject } from "../flux/api";
 import { parseFlags } from "../util/args";
-import { applyStaged, prune } from "./apply";
+import { applyStaged } from "./apply";
+import { applyWithInventory, fileInventoryStore } from "./inventory";
+import { ObjectResult } from "./plan";
 import { ClusterClient } from "./client";
 import { diffCluster } from "./diff";
 import { Inventory } from "./ids";
@@ -53,15 +55,15 @@ export function readManifests(files: string[]): KubeObject[] {
     return out;
 }
 
-function readInventory(path: string | undefined): Inventory | undefined {
-    if (!path || !fs.existsSync(path)) return undefined;
-    try {
-        const v = JSON.parse(fs.readFileSync(path, "utf8")) as Inventory;
-        if (!Array.isArray(v.entries)) throw new Error("no entries array");
-        return v;
-    } catch (err) {
-        throw new GitopsError(path, `not an inventory file: ${(err as Error).message}`, 'expected {"entries":[{"id":"<ns>_<name>_<group>_<kind>","v":"v1"}]}');
-    }
+async function readInventory(path: string | undefined): Promise<Inventory | undefined> {
+    return path ? fileInventoryStore(path).read() : undefined;
+}
+
+/** `configured id (changes) [took over from m: paths]`, one line per object that is not unchanged. */
+function resultLine(r: ObjectResult): string {
+    const detail = r.changes?.length ? r.changes.join("; ") : r.message;
+    const took = r.takenOver?.length ? ` [took over ${r.takenOver.join("; ")}]` : "";
+    return `${r.action} ${r.id}${detail ? ` (${detail})` : ""}${took}\n`;
 }
 
 function progressLine(io: CliIO): (m: string) => void {
@@ -79,26 +81,32 @@ Objects already matching the cluster are not sent again.
 
 ${CONN}
   --file FILE         manifests (YAML, multi-document); repeatable
-  --inventory FILE    inventory JSON: read as the previous one, written after the apply
+  --inventory FILE    inventory JSON: read as the previous one; before anything is applied it
+                      records every object the run may create, after the run the final set
+                      (so an interrupted apply is still pruned by the next run)
   --prune             delete objects that left the inventory (needs --inventory)
+
+Fields another field manager owned and this apply took over are named per object.
 `,
     async run(args, io) {
         const f = parseFlags("cluster apply", args, { values: ["kubeconfig", "context", "file", "inventory"], repeatable: ["file"], booleans: ["prune"], required: ["file"] });
         const objects = readManifests(f.all("file"));
-        const old = readInventory(f.get("inventory"));
+        const file = f.get("inventory");
+        if (f.has("prune") && !file) throw new GitopsError("--prune", "needs --inventory", "prune deletes only what left a recorded inventory");
+        const store = file ? fileInventoryStore(file) : undefined;
+        if (store) await store.read(); // a broken inventory file fails before the cluster is touched
         const c = client(f);
         try {
-            const res = await applyStaged(c, objects, { onProgress: progressLine(io) });
-            for (const r of res.results) if (r.action !== "unchanged") io.out(`${r.action} ${r.id}${r.changes?.length ? ` (${r.changes.join("; ")})` : ""}\n`);
-            let inventory = res.inventory;
-            if (f.has("prune")) {
-                if (!f.get("inventory")) throw new GitopsError("--prune", "needs --inventory", "prune deletes only what left a recorded inventory");
-                const p = await prune(c, old, res.inventory, { onProgress: progressLine(io) });
-                for (const r of p.results) io.out(`${r.action} ${r.id}${r.message ? ` (${r.message})` : ""}\n`);
-                for (const x of p.failures) io.err(`delete failed, kept in the inventory: ${x.error}\n`);
-                inventory = p.inventory;
+            const onProgress = progressLine(io);
+            if (!store) {
+                const res = await applyStaged(c, objects, { onProgress });
+                for (const r of res.results) if (r.action !== "unchanged") io.out(resultLine(r));
+                return 0;
             }
-            if (f.get("inventory")) fs.writeFileSync(f.get("inventory")!, JSON.stringify(inventory, null, 2) + "\n");
+            const res = await applyWithInventory(c, objects, { store, prune: f.has("prune"), onProgress });
+            for (const r of res.applied.results) if (r.action !== "unchanged") io.out(resultLine(r));
+            for (const r of res.pruned?.results ?? []) io.out(resultLine(r));
+            for (const x of res.pruned?.failures ?? []) io.err(`delete failed, kept in the inventory: ${x.error}\n`);
             return 0;
         } finally {
             c.close();
@@ -125,7 +133,7 @@ ${CONN}
         const f = parseFlags("cluster diff", args, { values: ["kubeconfig", "context", "file", "inventory"], repeatable: ["file"], booleans: ["no-dry-run", "verbose", "exit-code"], required: ["file"] });
         const c = client(f);
         try {
-            const res = await diffCluster(c, readManifests(f.all("file")), readInventory(f.get("inventory")), { dryRun: !f.has("no-dry-run"), verbose: f.has("verbose") });
+            const res = await diffCluster(c, readManifests(f.all("file")), await readInventory(f.get("inventory")), { dryRun: !f.has("no-dry-run"), verbose: f.has("verbose") });
             io.out(res.summary);
             const drift = res.counts.created + res.counts.configured + res.counts.deleted > 0;
             return f.has("exit-code") && drift ? 3 : 0;

@@ -33,6 +33,15 @@ export interface ApiResource {
     readonly namespaced: boolean;
 }
 
+export interface ApplyRequestOptions {
+    /** Ask what the object would become, store nothing. */
+    readonly dryRun?: boolean;
+    /** Take ownership of conflicting fields. Default true. */
+    readonly force?: boolean;
+    /** Another field manager than the client's, for bookkeeping objects that are not part of the applied set. */
+    readonly fieldManager?: string;
+}
+
 /** An HTTP error from the API server, with the server's own message. */
 export class ApiError extends Error {
     constructor(
@@ -244,6 +253,22 @@ export class ClusterClient {
         return p;
     }
 
+    /** Every namespaced kind the server lists, at its group's preferred version (for counting what a namespace holds). */
+    async namespacedKinds(): Promise<Array<{ apiVersion: string; kind: string }>> {
+        const core = await this.request<{ versions?: string[] }>("GET", "/api");
+        const groups = await this.request<{ groups?: Array<{ preferredVersion?: { groupVersion?: string } }> }>("GET", "/apis");
+        const gvs = [...(core.body?.versions ?? ["v1"]).slice(0, 1), ...(groups.body?.groups ?? []).map((g) => g.preferredVersion?.groupVersion).filter((v): v is string => !!v)];
+        const out: Array<{ apiVersion: string; kind: string }> = [];
+        for (const gv of gvs) {
+            const { group, version } = splitApiVersion(gv);
+            const res = await this.request<{ resources?: Array<{ name: string; kind: string; namespaced: boolean; verbs?: string[] }> }>("GET", group ? `/apis/${group}/${version}` : `/api/${version}`);
+            for (const r of res.body?.resources ?? []) {
+                if (r.namespaced && !r.name.includes("/") && (r.verbs ?? ["list"]).includes("list")) out.push({ apiVersion: gv, kind: r.kind });
+            }
+        }
+        return out;
+    }
+
     /** Forgets what discovery said, e.g. after CRDs were applied or deleted. */
     invalidateDiscovery(apiVersion?: string): void {
         if (apiVersion) this.discovery.delete(apiVersion);
@@ -324,19 +349,19 @@ export class ClusterClient {
      * Server-side apply under our field manager, taking ownership of conflicting fields (as
      * Flux does). `dryRun` asks the server what the object would become without storing it.
      */
-    async apply(obj: KubeObject, opts: { dryRun?: boolean; force?: boolean } = {}): Promise<Response<KubeObject>> {
+    async apply(obj: KubeObject, opts: ApplyRequestOptions = {}): Promise<Response<KubeObject>> {
         // Whatever the server quotes back, an error never carries a Secret's values.
         return this.applyUnredacted(obj, opts).catch((err) => {
             throw redactObjectError(obj, err);
         });
     }
 
-    private async applyUnredacted(obj: KubeObject, opts: { dryRun?: boolean; force?: boolean }): Promise<Response<KubeObject>> {
+    private async applyUnredacted(obj: KubeObject, opts: ApplyRequestOptions): Promise<Response<KubeObject>> {
         const id = objectId(obj);
         const r = await this.resource(obj.apiVersion, obj.kind, id);
         const res = await this.request<KubeObject>("PATCH", this.objectPath(r, obj.metadata.name, obj.metadata.namespace), {
             query: {
-                fieldManager: this.fieldManager,
+                fieldManager: opts.fieldManager ?? this.fieldManager,
                 force: opts.force === false ? undefined : "true",
                 dryRun: opts.dryRun ? "All" : undefined,
             },

@@ -209,6 +209,37 @@ function isListSet(fields: Record<string, unknown>): boolean {
     return false;
 }
 
+type ManagedFieldsEntry = { manager?: string; operation?: string; subresource?: string; fieldsV1?: unknown };
+
+function managedFieldsOf(o: KubeObject): ManagedFieldsEntry[] {
+    const mf = (o.metadata as { managedFields?: ManagedFieldsEntry[] }).managedFields;
+    return Array.isArray(mf) ? mf : [];
+}
+
+/**
+ * Fields that other field managers owned in `before` and that `manager` owns instead in `after`
+ * (a forced server-side apply takes fields whose values differ; equal values are shared, not
+ * taken). One line per manager: `from <manager>: <path>, <path>`.
+ */
+export function takenOverFields(before: KubeObject, after: KubeObject, manager: string): string[] {
+    const key = (m: ManagedFieldsEntry) => `${m.manager}\u0000${m.operation}\u0000${m.subresource ?? ""}`;
+    const afterOwned = new Map<string, Set<string>>();
+    const ours = new Set<string>();
+    for (const m of managedFieldsOf(after)) {
+        const paths = ownedLeafPaths(m.fieldsV1);
+        afterOwned.set(key(m), new Set(paths));
+        if (m.manager === manager && !m.subresource) for (const p of paths) ours.add(p);
+    }
+    const lost = new Map<string, string[]>();
+    for (const m of managedFieldsOf(before)) {
+        if (m.manager === manager || m.subresource) continue;
+        const still = afterOwned.get(key(m));
+        const taken = ownedLeafPaths(m.fieldsV1).filter((p) => !still?.has(p) && ours.has(p));
+        if (taken.length) lost.set(m.manager ?? "?", [...(lost.get(m.manager ?? "?") ?? []), ...taken]);
+    }
+    return [...lost].map(([m, paths]) => `from ${m}: ${[...new Set(paths)].join(", ")}`);
+}
+
 /** True when the live object has managedFields at all (the server tracks field ownership). */
 export function hasManagedFields(live: KubeObject): boolean {
     return Array.isArray((live.metadata as { managedFields?: unknown }).managedFields);

@@ -22,6 +22,7 @@ import { countActions, pruneDisabled } from "./apply";
 import { Action, DEFAULT_CONCURRENCY, Desired, judge, ObjectResult, readLive, resolveObjects, rethrowFirst } from "./plan";
 import { mapLimit } from "./retry";
 import { maskSecretChanges } from "./secrets";
+import { strayObjectsIn, strayWarning, unionInventory } from "./inventory";
 import { PRUNE_ANNOTATION, DISABLED } from "../flux/api";
 
 export interface DiffEntry extends ObjectResult {
@@ -101,12 +102,17 @@ export async function diffCluster(client: ClusterClient, desired: readonly KubeO
     );
     const staleLive = await readLive(client, staleDs, concurrency);
     const staleEntries: DiffEntry[] = [];
+    const known = unionInventory(inventory, { entries: ds.map((d) => ({ id: d.id, v: "" })) });
     for (const d of staleDs) {
         const o = staleLive.get(d.id);
         if (!o) continue; // already gone: nothing would happen
         if (pruneDisabled(o)) staleEntries.push({ id: d.id, action: "skipped", message: `${PRUNE_ANNOTATION}: ${DISABLED}` });
         else if (hasManagedFields(o) && !isManagedBy(o, client.fieldManager)) staleEntries.push({ id: d.id, action: "skipped", message: "not owned" });
-        else staleEntries.push({ id: d.id, action: "deleted" });
+        else {
+            // A pruned Namespace takes everything in it along: say what is not ours.
+            const warning = d.obj.kind === "Namespace" && d.obj.apiVersion === "v1" ? strayWarning(await strayObjectsIn(client, d.obj.metadata.name, known)) : undefined;
+            staleEntries.push({ id: d.id, action: "deleted", ...(warning ? { message: warning } : {}) });
+        }
     }
     const all = [...entries, ...staleEntries];
     const counts = countActions(all) as Record<Action, number>;

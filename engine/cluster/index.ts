@@ -6,6 +6,7 @@ export * from "./compare";
 export * from "./kstatus";
 export * from "./plan";
 export * from "./apply";
+export * from "./inventory";
 export * from "./wait";
 export * from "./diff";
 export * from "./secrets";

@@ -20,6 +20,8 @@ export interface ObjectResult {
     readonly changes?: string[];
     /** Why, for skipped objects; what went wrong, for failures. */
     readonly message?: string;
+    /** Fields taken from other field managers by this apply: `from <manager>: <paths>`. */
+    readonly takenOver?: string[];
 }
 
 export const DEFAULT_CONCURRENCY = 8;

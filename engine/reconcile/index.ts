@@ -5,7 +5,8 @@
  *   1. Git: commit the files the stack declares to the fleet repo (idempotent; owned paths only).
  *   2. Cluster (when there is one): apply the bootstrap (Flux controllers, flux-system sync, deploy
  *      key Secret) with server-side apply, CRDs and Namespaces first; prune what left the
- *      bootstrap inventory.
+ *      bootstrap inventory. The inventory is recorded in the cluster (kube-system ConfigMap
+ *      gitops-bootstrap-inventory.<flux namespace>) before the first write and after the last.
  *   3. Ask Flux to reconcile and wait until the GitRepository has the commit and every
  *      Kustomization of the environment is Ready at it.
  *
@@ -100,6 +101,11 @@ export function clusterFingerprint(kubeconfig: string, context?: string): string
         .slice(0, 16);
 }
 
+/** Where the bootstrap inventory of the Flux install in `fluxNamespace` is recorded in the cluster. */
+function bootstrapInventoryStore(cluster: typeof import("../cluster"), client: import("../cluster").ClusterClient, fluxNamespace: string) {
+    return cluster.clusterInventoryStore(client, `gitops-bootstrap-inventory.${fluxNamespace}`);
+}
+
 function log(progress: ((m: string) => void) | undefined, m: string): void {
     progress?.(m);
 }
@@ -120,9 +126,14 @@ export async function reconcile(input: ReconcileInput, previous: { inventory?: I
     const t0 = Date.now();
     const objects = [...c.bootstrap, ...(c.secrets ?? [])];
     log(progress, `applying ${objects.length} bootstrap objects`);
-    const applied = await cluster.applyStaged(client, objects, { onProgress: progress });
-    const pruned = await cluster.prune(client, previous.inventory ? { entries: previous.inventory } : undefined, applied.inventory, { onProgress: progress });
-    result.inventory = [...pruned.inventory.entries];
+    // The inventory is recorded in the cluster as the run goes, so a run killed midway is pruned
+    // correctly by the next one, whatever that one declares.
+    const { applied, inventory } = await cluster.applyWithInventory(client, objects, {
+        store: bootstrapInventoryStore(cluster, client, c.fluxNamespace),
+        previous: previous.inventory ? { entries: previous.inventory } : undefined,
+        onProgress: progress,
+    });
+    result.inventory = [...inventory.entries];
     result.applied = cluster.countActions(applied.results);
     result.clusterFingerprint = fingerprint;
     const nsCreated = applied.results.some((r) => r.id === `_${c.fluxNamespace}__Namespace` && r.action === "created");
@@ -176,7 +187,8 @@ export async function planReconcile(input: ReconcileInput, previous: { inventory
         // The same objects reconcile applies (bootstrap and secrets): the inventory holds both, so
         // leaving the secrets out would preview them as deleted.
         const objects = [...input.cluster.bootstrap, ...(input.cluster.secrets ?? [])];
-        const d = await cluster.diffCluster(client, objects, previous.inventory ? { entries: previous.inventory } : undefined);
+        const known = previous.inventory ? { entries: previous.inventory } : undefined;
+        const d = await cluster.diffCluster(client, objects, await cluster.previousInventory(bootstrapInventoryStore(cluster, client, input.cluster.fluxNamespace), known));
         out.objects = d.entries.map((e) => ({ id: e.id, action: e.action, changes: e.changes }));
         out.clusterSummary = d.summary;
     } catch (e) {
