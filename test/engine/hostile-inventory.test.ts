@@ -21,6 +21,9 @@ import { main } from "../../engine/cli";
 import { ClusterClient } from "../../engine/cluster";
 import { startTestApiServer, TestApiServer } from "../kube-apiserver";
 import { KubeCluster } from "../e2e/lib/cluster";
+import { fleetSyncProvider } from "../../components/fleet-sync";
+import { git, TempGit } from "../helpers/git";
+import { appliedIds, fleetSyncFixture, FluxGitEmulation, kubeconfigWithToken, serializeProvider, startProviderHost } from "../helpers/provider-host";
 
 const ROOT = path.join(__dirname, "../..");
 const BIN = path.join(ROOT, "bin/gitops");
@@ -194,3 +197,52 @@ for (const backend of backends) {
         });
     });
 }
+
+describe("hostile input: a killed `pulumi up` mid-bootstrap, then a smaller bootstrap (FleetSync, API test server)", function () {
+    this.timeout(300_000);
+
+    it("the next run prunes what the killed one created: the cluster holds exactly the new inventory", async () => {
+        const t = new TempGit("gitops-hostile-killed-bootstrap-");
+        const api = await startTestApiServer();
+        const env = { GITOPS_CACHE_DIR: process.env.GITOPS_CACHE_DIR! };
+        let host = await startProviderHost({ env });
+        let flux: FluxGitEmulation | undefined;
+        try {
+            const repo = t.bare("fleet", { "README.md": "fleet\n" });
+            const fx = fleetSyncFixture({ repo, kubeconfig: kubeconfigWithToken(api.kubeconfig) });
+            flux = new FluxGitEmulation(api, { repo, clusterPath: fx.clusterPath }).start();
+            const provider = await serializeProvider(fleetSyncProvider);
+
+            // Deployments cannot be applied (connections reset, retried): the host is killed while stage 1 is in flight.
+            api.faults.next(10_000, "reset", (r) => r.method === "PATCH" && r.path.includes("/deployments/"));
+            const inputs = (await host.check({}, { ...fx.inputs, __provider: provider })).inputs;
+            host.create(inputs).catch(() => undefined);
+            for (let i = 0; i < 600 && !api.requests.some((r) => r.method === "PATCH" && r.path.includes("/deployments/")); i++) await new Promise((r) => setTimeout(r, 50));
+            host.kill();
+            await host.stop();
+            api.faults.clear();
+            assert.ok(api.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "helmreleases.helm.toolkit.fluxcd.io"), "the killed run created the helm CRDs");
+            assert.ok(!api.get("apps/v1", "Deployment", "helm-controller", "flux-system"), "the killed run did not finish");
+
+            // The next `pulumi up` has no state (the create never returned) and no helm-controller.
+            const helm = (o: { kind: string; metadata: { name: string }; spec?: { group?: string } }) =>
+                o.metadata.name === "helm-controller" || (o.kind === "CustomResourceDefinition" && o.spec?.group === "helm.toolkit.fluxcd.io");
+            const smaller = { ...fx.inputs, bootstrap: fx.inputs.bootstrap.filter((o: any) => !helm(o)), __provider: provider };
+            host = await startProviderHost({ env });
+            const { outs } = await host.create((await host.check({}, smaller)).inputs);
+            const inventory = (outs.inventory as Array<{ id: string }>).map((e) => e.id).sort();
+            assert.ok(!inventory.some((id) => id.includes("helm-controller") || id.includes("helm.toolkit")), inventory.join(","));
+            assert.deepEqual(appliedIds(api), inventory, "the cluster holds exactly the inventory: nothing orphaned by the killed run");
+            assert.ok(!api.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "helmreleases.helm.toolkit.fluxcd.io"), "the orphaned CRD was pruned");
+            assert.equal(outs.commit, git(["--git-dir", repo, "rev-parse", "main"]).trim());
+            // The record in the cluster says the same.
+            const record = api.get("v1", "ConfigMap", "gitops-bootstrap-inventory.flux-system", "kube-system");
+            assert.deepEqual(JSON.parse(record.data["inventory.json"]).entries.map((e: { id: string }) => e.id).sort(), inventory);
+        } finally {
+            await flux?.stop();
+            await host.stop();
+            await api.stop();
+            t.cleanup();
+        }
+    });
+});
