@@ -41,6 +41,7 @@ const COMMANDS: Array<() => Command> = [
     () => require("./render/cli").renderCommand,
     () => require("./promote/cli").promoteCommand,
     () => require("./report/cli").reportCommand,
+    () => require("./prereq/cli").checkCommand,
 ];
 
 function usage(cmds: Command[]): string {
