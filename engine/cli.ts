@@ -42,6 +42,8 @@ const COMMANDS: Array<() => Command> = [
     () => require("./promote/cli").promoteCommand,
     () => require("./report/cli").reportCommand,
     () => require("./prereq/cli").checkCommand,
+    () => require("./up/cli").upConfigCommand,
+    () => require("./up/cli").upSummaryCommand,
 ];
 
 function usage(cmds: Command[]): string {
