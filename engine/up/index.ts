@@ -129,7 +129,10 @@ export function atCommit(revision: string, commit: string): boolean {
 
 export function formatSummary(s: Summary, projectDir = "."): string {
     const short = s.fleetCommit?.slice(0, 12) ?? "(none)";
-    const rel = (p: string) => (path.isAbsolute(p) ? path.relative(projectDir, p) || "." : p);
+    const rel = (p: string) => {
+        const r = path.relative(projectDir, p);
+        return path.isAbsolute(p) && !r.startsWith("..") ? r || "." : p;
+    };
     const lines = [`== ${s.stack} is up`, `runs:        ${s.cluster}`];
     lines.push(`fleet:       ${s.fleetRepository ?? "?"} at ${short}`);
     if (s.kubeconfig) {
