@@ -46,17 +46,9 @@ if [ -z "$GITOPS_PULUMI" ]; then
 fi
 
 # 3. Build what is missing from Go modules (cached in the e2e cache; seconds when already built).
-estimate() { # the last build time recorded on this machine, else a rough figure
-  local best=0 f s
-  for f in "$GITOPS_E2E_BIN"/status/*; do
-    s=$(sed -n 's/^ok (.*built in \([0-9]*\)s.*/\1/p' "$f" 2>/dev/null | head -1)
-    [ -n "$s" ] && best=$((best + s))
-  done
-  if [ "$best" -gt 0 ]; then echo "the builds recorded here took $((best / 60)) min in all"; else echo "expect 10-40 min on 2 cores with a cold Go cache, mostly downloading and compiling Kubernetes"; fi
-}
 if [ ${#build[@]} -gt 0 ]; then
   command -v go >/dev/null || { say "Go is needed to build ${build[*]} (see gitops check above)"; exit 1; }
-  say "building ${build[*]} from Go modules into $GITOPS_E2E_BIN ($(estimate)); logs in ${GITOPS_E2E_BIN%/bin}/logs"
+  say "building ${build[*]} from Go modules into $GITOPS_E2E_BIN: $GITOPS_BUILD_ESTIMATE; logs in ${GITOPS_E2E_BIN%/bin}/logs"
   t0=$SECONDS
   # Its own process group, so an interrupted `npm run up` stops every go build it started.
   setsid bash scripts/e2e-build.sh "${build[@]}" >/dev/null &

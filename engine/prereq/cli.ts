@@ -110,6 +110,7 @@ export function planVariables(plan: UpPlan): Record<string, string> {
         GITOPS_PULUMI_SOURCE: plan.pulumi?.source ?? "",
         GITOPS_PULUMI_BIN_DIR: plan.pulumi?.binDir ?? "",
         GITOPS_BUILD: plan.build.join(" "),
+        GITOPS_BUILD_ESTIMATE: plan.buildEstimate,
         GITOPS_E2E_BIN: plan.bin,
     };
 }

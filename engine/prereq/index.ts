@@ -57,6 +57,8 @@ export interface UpPlan {
     build: string[];
     /** The folder the built binaries live in. */
     bin: string;
+    /** How long the build is likely to take, and what that figure rests on. */
+    buildEstimate: string;
 }
 
 export interface Report {
@@ -286,7 +288,42 @@ export async function upSection(ctx: CheckContext, info: StackInfo): Promise<{ s
     if (kind === "none") notes.push("cluster: none (gitops:cluster.kind none): `npm run up` renders and commits the fleet repo; no cluster");
 
     const section: Section = { title: `npm run up (stack ${info.stack}, cluster.kind ${info.kind})`, required: true, findings, notes };
-    return { section, plan: { stack: info.stack, configuredKind: info.kind, kind, reason, pulumi, build, bin: ctx.bin } };
+    return { section, plan: { stack: info.stack, configuredKind: info.kind, kind, reason, pulumi, build, bin: ctx.bin, buildEstimate: buildEstimate(ctx, build) } };
+}
+
+/**
+ * Rough cold-build minutes per scripts/e2e-build.sh piece, used only when this machine has no
+ * record of its own (bin/status/<binary> says "ok (built in Ns)"). Seen on this project's machine
+ * kind (2 cores shared with other Go builds): etcd 2 min; kube-apiserver and source-controller
+ * were still compiling after 58 and 45 min. The other figures are estimates; replace them with
+ * measurements.
+ */
+export const COLD_BUILD_MINUTES: Record<string, number> = { kube: 75, kwok: 15, flux: 60, pulumi: 30, langhost: 5, k8sprovider: 20 };
+
+/** Binaries per scripts/e2e-build.sh piece (for the records in bin/status). */
+function binariesOf(piece: string): string[] {
+    const all: Record<string, string> = { ...LOCAL_BINARIES, pulumi: "pulumi", "pulumi-language-nodejs": "langhost", "pulumi-resource-kubernetes": "k8sprovider" };
+    return Object.keys(all).filter((b) => all[b] === piece);
+}
+
+/** "about N min (...)": this machine's own records where it has them, else the figures above. */
+export function buildEstimate(ctx: CheckContext, pieces: string[]): string {
+    if (!pieces.length) return "";
+    let seconds = 0;
+    const measured: string[] = [];
+    const guessed: string[] = [];
+    for (const piece of pieces) {
+        const records = binariesOf(piece).map((b) => /built in (\d+)s/.exec(safeRead(path.join(ctx.bin, "status", b)))?.[1]);
+        if (records.length && records.every((r) => r !== undefined)) {
+            seconds += records.reduce((a, r) => a + Number(r), 0);
+            measured.push(piece);
+        } else {
+            seconds += (COLD_BUILD_MINUTES[piece] ?? 10) * 60;
+            guessed.push(piece);
+        }
+    }
+    const parts = [...(measured.length ? [`${measured.join(", ")} as last built here`] : []), ...(guessed.length ? [`${guessed.join(", ")}: rough cold-build figures for 2 cores shared with other builds`] : [])];
+    return `about ${Math.max(1, Math.round(seconds / 60))} min (${parts.join("; ")}; seconds when the Go cache already holds them)`;
 }
 
 /** True when the finding counts against its section: missing, and nothing stands in for it. */

@@ -10,7 +10,9 @@ import * as os from "os";
 import * as path from "path";
 import { main } from "../../engine/cli";
 import {
+    buildEstimate,
     CheckContext,
+    COLD_BUILD_MINUTES,
     defaultContext,
     formatReport,
     goFloor,
@@ -179,6 +181,20 @@ describe("gitops check (prerequisites)", function () {
             const { section } = await upSection(ctxWith([pathWith("git", "kubectl")], { bin }), info("local"));
             assert.strictEqual(section.findings.find((f) => f.name === "etcd")!.state, "ok");
         });
+    });
+
+    it("the build estimate uses this machine's own build records where it has them", () => {
+        const bin = fs.mkdtempSync(path.join(tmp, "records-"));
+        fs.mkdirSync(path.join(bin, "status"));
+        const ctx = ctxWith([pathWith()], { bin });
+        assert.strictEqual(buildEstimate(ctx, []), "");
+        assert.match(buildEstimate(ctx, ["kube"]), new RegExp(`^about ${COLD_BUILD_MINUTES.kube} min \\(kube: rough cold-build figures`));
+        for (const b of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]) fs.writeFileSync(path.join(bin, "status", b), "ok (built in 150s)\n");
+        fs.writeFileSync(path.join(bin, "status", "kwok"), "failed: go build ...\n");
+        assert.strictEqual(
+            buildEstimate(ctx, ["kube", "kwok"]),
+            `about ${10 + COLD_BUILD_MINUTES.kwok} min (kube as last built here; kwok: rough cold-build figures for 2 cores shared with other builds; seconds when the Go cache already holds them)`,
+        );
     });
 
     describe("the Pulumi CLI", () => {
