@@ -245,6 +245,13 @@ export async function upSection(ctx: CheckContext, info: StackInfo): Promise<{ s
             out.push(f);
             if (f.state === "to build" && !build.includes(piece)) build.push(piece);
         }
+        // kwok's stage configs (node-initialize, pod-ready, ...) come with the kwok piece.
+        const stages = path.join(ctx.bin, "kwok-stages.yaml");
+        if (fs.existsSync(stages)) out.push({ name: "kwok-stages.yaml", state: "ok", detail: stages, fix: "bash scripts/e2e-build.sh kwok" });
+        else {
+            out.push({ name: "kwok-stages.yaml", state: goOk ? "to build" : "missing", detail: `${stages} is not there`, fix: "bash scripts/e2e-build.sh kwok" });
+            if (goOk && !build.includes("kwok")) build.push("kwok");
+        }
         return out;
     };
     if (info.kind === "k3d" || info.kind === "kind") {
