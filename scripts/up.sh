@@ -84,7 +84,9 @@ case $GITOPS_CLUSTER_KIND in
     [ "$GITOPS_CLUSTER_CONFIGURED" = local ] || say "cluster: $GITOPS_CLUSTER_REASON, so the local control plane stands in for $GITOPS_CLUSTER_CONFIGURED"
     node bin/gitops local --help >/dev/null 2>&1 || { say "this checkout has no \`gitops local\` (the local control plane): set gitops:cluster.kind none in Pulumi.$stack.yaml to run Git only, or start Docker and install k3d"; exit 1; }
     mkdir -p .fleet
-    if node bin/gitops local status >/dev/null 2>&1; then
+    if [ -n "${PREVIEW:-}" ]; then
+      : # a preview starts nothing
+    elif node bin/gitops local status >/dev/null 2>&1; then
       say "the local control plane is already running (npx gitops local status)"
     else
       node bin/gitops local down >/dev/null 2>&1 || true # leftovers of a half-stopped plane
