@@ -301,8 +301,8 @@ export async function upSection(ctx: CheckContext, info: StackInfo): Promise<{ s
 /**
  * Rough cold-build minutes per scripts/e2e-build.sh piece, used only when this machine has no
  * record of its own (bin/status/<binary> says "ok (built in Ns)"). Seen on this project's machine
- * kind (2 cores shared with other Go builds): etcd 2 min; kube-apiserver and source-controller
- * were still compiling after 58 and 45 min. The other figures are estimates; replace them with
+ * kind (2 cores shared with other Go builds): etcd 2 min, kube-apiserver 63 min; source-controller
+ * was still compiling after 58 min. The other figures are estimates; replace them with
  * measurements.
  */
 export const COLD_BUILD_MINUTES: Record<string, number> = { kube: 75, kwok: 15, flux: 60, pulumi: 30, langhost: 5, k8sprovider: 20 };
