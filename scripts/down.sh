@@ -12,6 +12,7 @@ work=.gitops/up
 say() { printf '== %s\n' "$*" >&2; }
 rc=0
 
+rm -f "$work/plan.env"
 node bin/gitops check --stack "$stack" --plan "$work/plan.env" >/dev/null 2>&1
 # shellcheck disable=SC1091
 [ -f "$work/plan.env" ] && . "$work/plan.env"

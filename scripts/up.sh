@@ -23,7 +23,8 @@ elapsed() { local s=$((SECONDS - $1)); printf '%dm%02ds' $((s / 60)) $((s % 60))
 
 # 1. What this stack needs, present or missing (exits here, with the fix for each, when something is missing).
 say "gitops check --stack $stack"
-node bin/gitops check --stack "$stack" --plan "$work/plan.env" >&2 || { say "fix what is marked ✗ above, then run npm run up again"; exit 1; }
+rm -f "$work/plan.env"
+node bin/gitops check --stack "$stack" --plan "$work/plan.env" >&2 || { say "gitops check failed: fix what it says above, then run npm run up again"; exit 1; }
 # shellcheck disable=SC1091
 . "$work/plan.env"
 
