@@ -7,6 +7,8 @@
 #   npm run down -- test     # another stack
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# The Node npm ci installed runs everything (the program, the provider host), as under `npm run`.
+export PATH="$PWD/node_modules/.bin:$PATH"
 stack="${1:-dev}"
 work=.gitops/up
 say() { printf '== %s\n' "$*" >&2; }

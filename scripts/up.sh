@@ -14,6 +14,8 @@
 #   npm run down             # pulumi destroy, then the local control plane down
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Node npm ci installed runs everything (the program, the provider host), as under `npm run`.
+export PATH="$PWD/node_modules/.bin:$PATH"
 stack="${1:-dev}"
 work=.gitops/up
 mkdir -p "$work"
