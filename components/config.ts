@@ -4,7 +4,7 @@
  * resource is registered.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { NS, parseStackConfig, SECRET_KEYS, StackConfig, StackConfigError } from "../engine/config";
+import { NS, parseStackConfig, plainSecretProblem, SECRET_KEYS, StackConfig, StackConfigError } from "../engine/config";
 
 export interface StackSecrets {
     githubToken?: pulumi.Output<string>;
@@ -42,7 +42,7 @@ export function readStackConfig(stack = pulumi.getStack()): { config: StackConfi
     for (const key of Object.values(SECRET_KEYS)) {
         if (cfg.get(key) === undefined) continue;
         if (!isSecretKey(`${NS}:${key}`)) {
-            problems.push(`${NS}:${key} holds a secret in plain text; remove it from ${file} and set it with \`pulumi config set --secret ${NS}:${key} <value>\``);
+            problems.push(plainSecretProblem(`${NS}:${key}`, file));
             continue;
         }
         if (key === SECRET_KEYS.notificationSecrets || key === SECRET_KEYS.actionsSecrets || key === SECRET_KEYS.registryCredentials) {

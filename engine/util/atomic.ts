@@ -90,6 +90,7 @@ export function writeTreeAtomic(root: string, change: TreeWrite, opts: AtomicOpt
             if (isDirectory(abs)) throw new GitopsError(`${where}: ${path.relative(rootAbs, abs)}`, "is a directory where a file is to be written", "remove or rename that directory");
             mkdirs(path.dirname(abs), s.created);
             fs.writeFileSync(s.staged, content);
+            if (exists(abs)) fs.chmodSync(s.staged, fs.statSync(abs).mode & 0o7777); // keep the file's mode
         }
         // 2. Swap.
         for (const s of swaps) {
