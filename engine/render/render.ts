@@ -2,8 +2,9 @@
  * Render a Kustomization path the way Flux's kustomize-controller does:
  *  1. if the path has no kustomization file, generate one listing the path's Kubernetes YAML
  *     files (in a temporary directory; the source tree is never written);
- *  2. `kustomize build` with Flux's build options (no load restrictions, input order), via
- *     `kubectl kustomize`;
+ *  2. check that the build loads nothing outside the source root (confine.ts), as Flux's
+ *     confined file system does, then `kustomize build` with Flux's build options (no load
+ *     restrictions, input order), via `kubectl kustomize`;
  *  3. postBuild substitution on each object (see substitute.ts).
  */
 import { spawn } from "child_process";
