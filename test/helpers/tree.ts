@@ -9,6 +9,7 @@
  *   const r = await s.gitops(["fleet", "render", ...]);
  *   assert.deepStrictEqual(s.snapshot(), before);
  */
+import * as assert from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -83,6 +84,21 @@ export class Scene {
 
     async render(stack = "dev", out = this.out): Promise<{ code: number; out: string; err: string }> {
         return this.gitops(["fleet", "render", "--stack", stack, "--out", out, "--project", this.project]);
+    }
+
+    /**
+     * Renders `stack` and asserts it is refused: exit 1, a message from the stack file matching
+     * `want` that repeats none of `secrets`, and the whole scene byte for byte as before.
+     */
+    async expectRefused(stack: string, want: RegExp, secrets: string[] = []): Promise<string> {
+        const before = this.snapshot();
+        const r = await this.render(stack);
+        assert.strictEqual(r.code, 1, r.out);
+        assert.match(r.err, new RegExp(`^gitops fleet render: Pulumi\\.${stack}\\.yaml: `));
+        assert.match(r.err, want);
+        for (const secret of secrets) assert.ok(!r.err.includes(secret), `the message repeats a secret: ${r.err}`);
+        assert.deepStrictEqual(this.snapshot(), before, "nothing changed");
+        return r.err;
     }
 
     cleanup(): void {
