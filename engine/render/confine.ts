@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { GitopsError } from "../errors";
-import { confine, isInside } from "../util/paths";
+import { confine, isInside, kindOf } from "../util/paths";
 import { KUSTOMIZATION_FILES, scanResources } from "./generate";
 
 /** Fields whose entries are directories kustomize builds in turn. */
@@ -96,18 +96,5 @@ export function checkBuildConfined(root: string, dir: string): void {
     visit(path.resolve(dir));
 }
 
-function isFile(p: string): boolean {
-    try {
-        return fs.statSync(p).isFile();
-    } catch {
-        return false;
-    }
-}
-
-function isDir(p: string): boolean {
-    try {
-        return fs.statSync(p).isDirectory();
-    } catch {
-        return false;
-    }
-}
+const isFile = (p: string) => kindOf(p) === "file";
+const isDir = (p: string) => kindOf(p) === "dir";

@@ -14,7 +14,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { GitopsError } from "../errors";
-import { confine } from "./paths";
+import { confine, kindOf } from "./paths";
 
 export interface TreeWrite {
     /** root-relative path -> content. */
@@ -157,22 +157,8 @@ function mkdirs(dir: string, created: string[]): void {
     }
 }
 
-function exists(p: string): boolean {
-    try {
-        fs.lstatSync(p);
-        return true;
-    } catch {
-        return false;
-    }
-}
-
-function isDirectory(p: string): boolean {
-    try {
-        return fs.lstatSync(p).isDirectory();
-    } catch {
-        return false;
-    }
-}
+const exists = (p: string) => kindOf(p, { followLinks: false }) !== undefined;
+const isDirectory = (p: string) => kindOf(p, { followLinks: false }) === "dir";
 
 function trimSlash(p: string): string {
     return p.replace(/\/+$/, "") || ".";

@@ -98,3 +98,14 @@ export function normalizeRelative(p: string): string {
     const n = path.posix.normalize(p).replace(/\/+$/, "");
     return n === "." ? "" : n.replace(/^\.\//, "");
 }
+
+/** What `p` is: "file", "dir", "link" (only when not following links), "other", or undefined when nothing is there. */
+export function kindOf(p: string, opts: { followLinks?: boolean } = {}): "file" | "dir" | "link" | "other" | undefined {
+    let st: fs.Stats;
+    try {
+        st = opts.followLinks === false ? fs.lstatSync(p) : fs.statSync(p);
+    } catch {
+        return undefined;
+    }
+    return st.isSymbolicLink() ? "link" : st.isDirectory() ? "dir" : st.isFile() ? "file" : "other";
+}
