@@ -55,6 +55,7 @@ export function checkBuildConfined(root: string, dir: string): void {
             return;
         }
         const where = shown(kfile);
+        confine(rootAbs, kfile, where, { allowAbsolute: true, fix: FIX }); // the kustomization file itself may be a link
         let k: Record<string, unknown>;
         try {
             const doc = YAML.parse(fs.readFileSync(kfile, "utf8")) as unknown;

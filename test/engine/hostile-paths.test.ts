@@ -162,6 +162,20 @@ describe("hostile paths: confinement of config and CLI paths", function () {
             assert.ok(!plain.out.includes("stolen") && !app.out.includes("stolen"));
         });
 
+        it("never reads a linked file outside the root, so its bytes cannot leak into a message", async () => {
+            fs.writeFileSync(path.join(s.victim, "token.txt"), "victim-token-bytes: [unclosed\n");
+            const repo = bareRepo(s, "leak", {
+                "plain/evil.yaml": { link: path.join(s.victim, "token.txt") },
+                "app/kustomization.yaml": { link: path.join(s.victim, "token.txt") },
+            });
+            for (const p of ["plain", "app"]) {
+                const r = await s.gitops(["render", "--repo", repo, "--path", p]);
+                assert.strictEqual(r.code, 1, p);
+                assert.match(r.err, new RegExp(`${p}/(evil|kustomization)\\.yaml: .*follows a symbolic link to .*victim/token\\.txt, outside `), p);
+                assert.ok(!r.err.includes("victim-token-bytes") && !r.out.includes("victim-token-bytes"), r.err);
+            }
+        });
+
         it("refuses --path leading out of the work tree", async () => {
             fs.mkdirSync(path.join(s.project, "repo", "app"), { recursive: true });
             fs.writeFileSync(path.join(s.project, "repo", "app", "ok.yaml"), CM("ok"));
