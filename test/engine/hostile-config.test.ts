@@ -8,6 +8,7 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { branchNameProblem, parseStackConfig, regexpProblem, semverRangeProblem, StackConfigError, tagNameProblem } from "../../engine/config";
+import { RecordingMocks } from "../mocks";
 import { Scene } from "../helpers/tree";
 
 /** Problems parseStackConfig reports for stack-file style keys ("gitops:apps" -> "apps"). */
@@ -122,17 +123,7 @@ describe("hostile config: one home for validation (engine/config)", function () 
 
     describe("components/ judge with the same rules as the stack config", () => {
         before(async () => {
-            pulumi.runtime.setMocks(
-                {
-                    newResource: (a) => ({ id: `${a.name}-id`, state: a.inputs }),
-                    call: (a) => {
-                        throw new Error(`mock not implemented: ${a.token}`);
-                    },
-                },
-                "project",
-                "dev",
-                false,
-            );
+            await pulumi.runtime.setMocks(new RecordingMocks(), "gitops-platform", "unit", false);
         });
 
         it("FluxImagePolicy accepts (?i)^v\\d+ (valid RE2) and refuses a lookahead and a bad semver range with the schema's wording", async () => {
