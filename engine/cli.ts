@@ -41,6 +41,9 @@ const COMMANDS: Array<() => Command> = [
     () => require("./render/cli").renderCommand,
     () => require("./promote/cli").promoteCommand,
     () => require("./report/cli").reportCommand,
+    () => require("./prereq/cli").checkCommand,
+    () => require("./up/cli").upConfigCommand,
+    () => require("./up/cli").upSummaryCommand,
 ];
 
 function usage(cmds: Command[]): string {

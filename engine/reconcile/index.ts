@@ -15,6 +15,7 @@
 import { createHash } from "crypto";
 import type { KubeObject } from "../flux/api";
 import type { FileChange, GitAuth } from "../git";
+import type { InventoryEntry } from "../cluster/ids";
 
 export interface FleetTarget {
     /** Repo URL or local path (a local bare repo is created when missing). */
@@ -51,10 +52,7 @@ export interface ReconcileInput {
     reportOnly?: boolean;
 }
 
-export interface InventoryEntry {
-    id: string;
-    v: string;
-}
+export type { InventoryEntry };
 
 export interface ReconcileResult {
     /** The fleet branch head after the sync. */
