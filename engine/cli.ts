@@ -41,6 +41,7 @@ const COMMANDS: Array<() => Command> = [
     () => require("./render/cli").renderCommand,
     () => require("./promote/cli").promoteCommand,
     () => require("./report/cli").reportCommand,
+    () => require("./oci/cli").pushArtifactCommand,
 ];
 
 function usage(cmds: Command[]): string {
