@@ -81,14 +81,31 @@ export function compileIgnore(patterns: readonly string[]): Pattern[] {
     return out;
 }
 
+/** Lengths of the path prefixes `segs` matches (`**` spans zero or more components). */
+function prefixMatches(segs: RegExp[], parts: string[], i = 0, j = 0, out = new Set<number>()): Set<number> {
+    if (i === segs.length) {
+        out.add(j);
+        return out;
+    }
+    if (segs[i].source === "^.*$") {
+        for (let k = j; k <= parts.length; k++) prefixMatches(segs, parts, i + 1, k, out);
+        return out;
+    }
+    if (j < parts.length && segs[i].test(parts[j])) prefixMatches(segs, parts, i + 1, j + 1, out);
+    return out;
+}
+
 function matchOne(p: Pattern, parts: string[], isDir: boolean): boolean {
     if (!p.anchored) {
         // A bare name matches any component; a component before the last is a directory.
         return parts.some((name, i) => (i < parts.length - 1 || isDir || !p.dirOnly) && p.segments[0].test(name));
     }
-    if (parts.length < p.segments.length) return false;
-    for (let i = 0; i < p.segments.length; i++) if (!p.segments[i].test(parts[i])) return false;
-    return parts.length > p.segments.length || isDir || !p.dirOnly;
+    // Anchored: matches the path itself, or a directory above it (then everything inside is matched).
+    for (const n of prefixMatches(p.segments, parts)) {
+        if (n === 0) continue;
+        if (n < parts.length || isDir || !p.dirOnly) return true;
+    }
+    return false;
 }
 
 /** True when the relative path is ignored (the last matching pattern wins, as in .gitignore). */

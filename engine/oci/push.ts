@@ -212,8 +212,9 @@ export async function copyArtifact(o: CopyOptions): Promise<CopyResult> {
     if (o.digest && src.digest && o.digest !== src.digest) throw new GitopsError(where, `${o.from} names ${src.digest}, but the digest to promote is ${o.digest}`);
     const sc = new RegistryClient(src, o.fromAccess);
     const dc = new RegistryClient(dst, o.toAccess);
-    const got = await sc.getManifest(want ?? src.tag ?? "latest");
-    if (!got) throw new GitopsError(where, `no artifact at ${o.from}${want && !src.digest ? `@${want}` : ""}`, "check the source repository and digest");
+    // A tag is read as it is now: promoting a digest the source no longer holds is refused.
+    const got = await sc.getManifest(src.digest ?? src.tag ?? "latest");
+    if (!got) throw new GitopsError(where, `no artifact at ${o.from}`, "check the source repository, tag and digest");
     if (want && got.digest !== want) {
         throw new GitopsError(where, `${o.from} now holds ${got.digest}, not the verified ${want}; refusing to copy an unverified artifact`, "promote the digest the source stage was verified at");
     }
