@@ -32,9 +32,15 @@ export interface FleetSyncInputs {
     waitTimeoutSeconds: number;
     reportOnly: boolean;
     gitAuth?: { sshPrivateKey?: string; knownHosts?: string; httpsToken?: string; httpsUser?: string };
+    /** gitops:fleet.oci: publish each commit to this repository and tag; Flux pulls the artifact. */
+    oci?: { repository: string; tag: string; insecure: boolean };
+    /** Registry credentials for the push (secret, from gitops:registryCredentials). */
+    ociAuth?: { username: string; password: string };
 }
 
 export interface FleetSyncOutputs {
+    /** gitops:fleet.oci: the digest the commit was published as. */
+    artifactDigest?: string;
     commit: string;
     previous: string | null;
     appliedRevision?: string;
@@ -66,6 +72,7 @@ function toReconcileInput(i: FleetSyncInputs) {
               }
             : undefined,
         reportOnly: i.reportOnly,
+        oci: i.oci ? { ...i.oci, auth: i.ociAuth } : undefined,
     };
 }
 
@@ -82,7 +89,7 @@ function hashes(i: FleetSyncInputs): { fileHashes: Record<string, string>; boots
     };
 }
 
-function summarize(r: { commit: string; changes: Array<{ path: string; action: string }>; appliedRevision?: string; recoverySeconds?: number; applied?: Record<string, number> }): string {
+function summarize(r: { commit: string; changes: Array<{ path: string; action: string }>; appliedRevision?: string; recoverySeconds?: number; applied?: Record<string, number>; artifact?: { digest: string; tag: string } }): string {
     const counts: Record<string, number> = {};
     for (const c of r.changes) counts[c.action] = (counts[c.action] ?? 0) + 1;
     const files = Object.entries(counts)
@@ -90,6 +97,7 @@ function summarize(r: { commit: string; changes: Array<{ path: string; action: s
         .map(([a, n]) => `${n} ${a}`)
         .join(", ");
     const parts = [`commit ${r.commit.slice(0, 12)}`, `files: ${files || "no changes"}`];
+    if (r.artifact) parts.push(`artifact ${r.artifact.tag}@${r.artifact.digest}`);
     if (r.applied) parts.push(`bootstrap: ${Object.entries(r.applied).map(([a, n]) => `${n} ${a}`).join(", ")}`);
     if (r.appliedRevision) parts.push(`applied ${r.appliedRevision}`);
     if (r.recoverySeconds !== undefined) parts.push(`recovered in ${r.recoverySeconds}s`);
@@ -118,7 +126,7 @@ export const fleetSyncProvider: pulumi.dynamic.ResourceProvider = {
         for (const p of Object.keys(oldHashes)) if (!(p in now.fileHashes)) detailedDiff[`files["${p}"]`] = { kind: "delete", inputDiff: true };
         if (olds.bootstrapHash !== now.bootstrapHash) detailedDiff["bootstrap"] = { kind: "update", inputDiff: true };
         if (olds.clusterFingerprint !== now.kubeconfigFingerprint) detailedDiff["kubeconfig"] = { kind: "update", inputDiff: true };
-        for (const k of ["repo", "branch", "wait", "reportOnly"] as const) {
+        for (const k of ["repo", "branch", "wait", "reportOnly", "oci"] as const) {
             if (olds[k] !== undefined && JSON.stringify(olds[k]) !== JSON.stringify(news[k])) detailedDiff[k] = { kind: "update", inputDiff: true };
         }
         // Compare with the world, not only with our last state: a fleet repo edited out of band,
@@ -158,6 +166,7 @@ export const fleetSyncProvider: pulumi.dynamic.ResourceProvider = {
             clusterFingerprint: r.clusterFingerprint,
             recoverySeconds: r.recoverySeconds,
             waitSeconds: r.waitSeconds,
+            artifactDigest: r.artifact?.digest,
             summary: summarize(r),
             ...hashes(inputs),
         };
@@ -179,6 +188,7 @@ export const fleetSyncProvider: pulumi.dynamic.ResourceProvider = {
             clusterFingerprint: r.clusterFingerprint ?? olds.clusterFingerprint,
             recoverySeconds: r.recoverySeconds,
             waitSeconds: r.waitSeconds,
+            artifactDigest: r.artifact?.digest,
             summary: summarize(r),
             ...hashes(news),
         };
@@ -218,7 +228,7 @@ function defined<T extends object>(o: T): T {
  * outputs only and must push; they are a secret output (additionalSecretOutputs), encrypted in state.
  */
 function stripSecrets(i: FleetSyncInputs): Partial<FleetSyncInputs> {
-    const { kubeconfig: _k, secrets: _s, files: _f, bootstrap: _b, ...rest } = i;
+    const { kubeconfig: _k, secrets: _s, files: _f, bootstrap: _b, ociAuth: _o, ...rest } = i;
     return rest;
 }
 
@@ -254,6 +264,10 @@ export interface FleetSyncArgs {
     readonly reportOnly?: boolean;
     /** Git credentials (secret). */
     readonly gitAuth?: pulumi.Input<FleetSyncInputs["gitAuth"]>;
+    /** gitops:fleet.oci: publish each commit as an OCI artifact (repository, tag). Default: Git only. */
+    readonly oci?: FleetSyncInputs["oci"];
+    /** Registry credentials for the push (secret). */
+    readonly ociAuth?: pulumi.Input<{ username: string; password: string } | undefined>;
 }
 
 export class FleetSync extends pulumi.dynamic.Resource {
@@ -263,6 +277,8 @@ export class FleetSync extends pulumi.dynamic.Resource {
     declare readonly recoverySeconds: pulumi.Output<number | undefined>;
     declare readonly waitSeconds: pulumi.Output<number | undefined>;
     declare readonly summary: pulumi.Output<string>;
+    /** gitops:fleet.oci: the digest Flux applies. */
+    declare readonly artifactDigest: pulumi.Output<string | undefined>;
 
     constructor(name: string, args: FleetSyncArgs, opts?: pulumi.CustomResourceOptions) {
         const inputs: Record<string, unknown> = {
@@ -283,7 +299,10 @@ export class FleetSync extends pulumi.dynamic.Resource {
             waitTimeoutSeconds: args.waitTimeoutSeconds ?? 600,
             reportOnly: args.reportOnly ?? false,
             gitAuth: args.gitAuth ? pulumi.secret(args.gitAuth) : undefined,
+            oci: args.oci,
+            ociAuth: args.ociAuth ? pulumi.secret(args.ociAuth) : undefined,
             // outputs
+            artifactDigest: undefined,
             commit: undefined,
             appliedRevision: undefined,
             inventory: undefined,
