@@ -42,6 +42,8 @@ const COMMANDS: Array<() => Command> = [
     () => require("./promote/cli").promoteCommand,
     () => require("./report/cli").reportCommand,
     () => require("./oci/cli").pushArtifactCommand,
+    () => require("./oci/cli").promoteArtifactCommand,
+    () => require("./status/cli").statusCommand,
 ];
 
 function usage(cmds: Command[]): string {

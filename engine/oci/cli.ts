@@ -136,3 +136,79 @@ export const pushArtifactCommand: Command = {
         return 0;
     },
 };
+
+const PROMOTE_HELP = `Usage:
+  gitops promote artifact --from STAGE --to STAGE --verified-digest sha256:... [options]
+
+Promotion by digest, for stacks with gitops:fleet.oci: copies the manifest the source stage is
+verified at from its tag to the next stage's tag (the same digest; never a rebuild), then records
+the promotion in a commit on the target stage's fleet branch (trailers Promoted-From: the source
+commit the artifact was built from, Promoted-To, -By, -At, Promotion-Model: oci, Promoted-Digest,
+Promoted-Artifact), which 'gitops promote log' and 'gitops report' read.
+
+Refuses when the source tag no longer holds the verified digest. Re-running is safe: the copy is
+skipped when the target tag already holds the digest.
+
+Options:
+  --from STAGE --to STAGE   stacks with Pulumi.<stage>.yaml in --dir, both with gitops:fleet.oci
+  --verified-digest D       the digest the source stage is verified at (gitops status -o json)
+  --dir PROJECT             the Pulumi project directory (default: .)
+  --author "Name <email>"   default $GITOPS_AUTHOR, else git's identity
+  --dry-run                 check and print; copy and commit nothing
+  -o, --output json
+
+Registry credentials: GITOPS_REGISTRY_CREDS (user:password or a JSON map host -> user:password);
+Git: GITOPS_GIT_TOKEN.
+`;
+
+export const promoteArtifactCommand: Command = {
+    path: ["promote", "artifact"],
+    summary: "promote a verified OCI artifact digest to the next stage (manifest copy + Git trail)",
+    help: PROMOTE_HELP,
+    async run(args: string[], io: CliIO): Promise<number> {
+        const cmd = "promote artifact";
+        const { values: v, positionals } = parseCli(cmd, args, {
+            from: { type: "string" },
+            to: { type: "string" },
+            "verified-digest": { type: "string" },
+            dir: { type: "string" },
+            author: { type: "string" },
+            "dry-run": { type: "boolean" },
+            output: { type: "string", short: "o" },
+        });
+        if (positionals.length) throw new GitopsError(cmd, `unexpected argument ${JSON.stringify(positionals[0])}`);
+        if (!v.from || !v.to) throw new GitopsError(cmd, "--from and --to are required", "e.g. --from dev --to test");
+        if (v.output !== undefined && v.output !== "json") throw new GitopsError("--output", `must be json; got ${JSON.stringify(v.output)}`);
+        const path = await import("path");
+        const dir = path.resolve(v.dir ?? ".");
+        const { loadStackFile } = await import("../config/load");
+        const { checkOrder } = await import("../promote");
+        const { parseAuthor } = await import("../promote/cli");
+        const from = loadStackFile(dir, v.from).config;
+        const to = loadStackFile(dir, v.to).config;
+        checkOrder(to.promotion.order, v.from, v.to);
+        for (const c of [from, to]) {
+            if (!c.fleet.oci) throw new GitopsError(`Pulumi.${c.stack}.yaml`, "gitops:fleet.oci is not set; promotion by digest needs both stages published as OCI artifacts", "set gitops:fleet.oci.repository, or use 'gitops promote' (Git)");
+        }
+        const access = (c: typeof from) => {
+            const host = c.fleet.oci!.repository.replace(/^oci:\/\//, "").split("/")[0];
+            const { auth, credsFrom } = credentialsFor(host, undefined);
+            return { auth, credsFrom, insecure: c.fleet.oci!.insecure };
+        };
+        const local = !/^(ssh|https?|git|file):\/\//.test(to.fleet.url) && !/^[^/]+@[^:]+:/.test(to.fleet.url);
+        const { promoteDigest } = await import("./promote");
+        const r = await promoteDigest({
+            from: { stage: v.from, repository: from.fleet.oci!.repository, tag: from.fleet.oci!.tag, access: access(from) },
+            to: { stage: v.to, repository: to.fleet.oci!.repository, tag: to.fleet.oci!.tag, access: access(to) },
+            verifiedDigest: v["verified-digest"] ?? "",
+            repo: local ? path.resolve(dir, to.fleet.url) : to.fleet.url,
+            branch: to.fleet.branch,
+            gitAuth: process.env.GITOPS_GIT_TOKEN ? { httpsToken: process.env.GITOPS_GIT_TOKEN } : undefined,
+            author: parseAuthor(v.author, "gitops promote artifact --author"),
+            dryRun: v["dry-run"],
+        });
+        if (v.output === "json") io.out(JSON.stringify(r, null, 2) + "\n");
+        else io.out(`${v["dry-run"] ? "would promote" : r.copy?.pushed === false ? "already promoted" : "promoted"} ${r.from} -> ${r.to}${r.commit ? `; trail ${r.commit.slice(0, 12)} on ${to.fleet.branch}` : ""}\n`);
+        return 0;
+    },
+};
