@@ -14,6 +14,7 @@ import { API, KubeObject } from "../../engine/flux/api";
 import { ensureBareRepo, runGit, syncFiles } from "../../engine/git";
 import { inspectArtifact, publishFleetCommit } from "../../engine/oci";
 import { computeMetrics, readHistory } from "../../engine/report/metrics";
+import { reconcile } from "../../engine/reconcile";
 import { listPromotions } from "../../engine/promote";
 import { startTestApiServer, TestApiServer } from "../kube-apiserver";
 import { fluxCrds } from "../kube-apiserver/crds";
@@ -191,5 +192,43 @@ describe("oci: gitops status and promotion by digest (real git, real registry, A
         // Re-running is safe: nothing copied again.
         const again = JSON.parse((await run(["promote", "artifact", "--from", "dev", "--to", "test", "--verified-digest", digest1, "--dir", dir, "--author", "Ann <ann@example.org>", "-o", "json"])).out);
         assert.strictEqual(again.copy.pushed, false);
+    });
+
+    it("reconcile (FleetSync) with gitops:fleet.oci: commits, publishes the commit, and waits until Flux applied that digest", async () => {
+        const progress: string[] = [];
+        // The API test server's Flux reports whatever revision it is told: tell it the digest as soon as it is published.
+        const onProgress = (m: string) => {
+            progress.push(m);
+            const p = /^published \S+:dev at (sha256:[a-f0-9]{64})$/.exec(m);
+            if (p) api.flux.setRevision(`dev@${p[1]}`);
+        };
+        const files = { "clusters/dev/a.yaml": "a: 3\n", "clusters/test/a.yaml": "a: 1\n" };
+        const input = {
+            fleet: { repo, branch: "main", files, owned: ["clusters/"], author: AUTHOR, message: "Reconcile dev\n\n{{changes}}" },
+            oci: { repository: `oci://${reg.host}/team/fleet`, tag: "dev" },
+            cluster: {
+                kubeconfig: api.kubeconfig,
+                bootstrap: [
+                    { apiVersion: API.source, kind: "OCIRepository", metadata: { name: "flux-system", namespace: "flux-system" }, spec: { interval: "1m", url: `oci://${reg.host}/team/fleet`, ref: { tag: "dev" } } },
+                ] as KubeObject[],
+                fluxNamespace: "flux-system",
+                kustomizations: KS,
+                waitTimeoutMs: 20000,
+                pollMs: 50,
+            },
+        };
+        const r = await reconcile(input, {}, onProgress);
+        assert.ok(r.artifact, progress.join("\n"));
+        assert.strictEqual(r.artifact!.pushed, true);
+        assert.strictEqual(r.appliedRevision, `dev@${r.artifact!.digest}`);
+        const a = await inspectArtifact(`oci://${reg.host}/team/fleet:dev`);
+        assert.strictEqual(a.digest, r.artifact!.digest);
+        assert.strictEqual(a.meta.revision, `main@sha1:${r.commit}`);
+        // Nothing changed: the same commit, the same digest, nothing pushed.
+        const again = await reconcile(input, { inventory: r.inventory }, onProgress);
+        assert.strictEqual(again.commit, r.commit);
+        assert.strictEqual(again.artifact!.digest, r.artifact!.digest);
+        assert.strictEqual(again.artifact!.pushed, false);
+        assert.ok(progress.some((m) => m.startsWith(`unchanged ${reg.host}/team/fleet:dev at ${r.artifact!.digest}`)), progress.join("\n"));
     });
 });
