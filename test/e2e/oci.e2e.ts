@@ -106,14 +106,16 @@ describe("e2e: a commit travels as an OCI artifact to the real source-controller
         const client = ClusterClient.fromKubeconfig(kubeconfig);
         try {
             await applyStaged(client, plan.bootstrap);
-            const w = await waitForRevision(client, {
-                gitRepository: { name: "flux-system" },
-                sourceKind: "OCIRepository",
-                kustomizations: plan.kustomizations.map((name) => ({ name })),
-                revision: a1.digest,
-                timeoutMs: 240_000,
-                pollMs: 1000,
-            });
+            const applied = (digest: string) =>
+                waitForRevision(client, {
+                    gitRepository: { name: "flux-system" },
+                    sourceKind: "OCIRepository",
+                    kustomizations: plan.kustomizations.map((name) => ({ name })),
+                    revision: digest,
+                    timeoutMs: 240_000,
+                    pollMs: 1000,
+                });
+            const w = await applied(a1.digest);
             assert.equal(w.revision, `dev@${a1.digest}`, "source-controller reports the exact digest");
 
             const s1 = await run(["status", "--stack", "dev", "-o", "json", "--dir", dir, "--kubeconfig", cp!.kubeconfigPath]);
@@ -129,14 +131,7 @@ describe("e2e: a commit travels as an OCI artifact to the real source-controller
             const c2 = await syncFiles({ repo, branch: "main", files: next, owned: plan.owned, author: AUTHOR, message: "Reconcile dev", createBranch: true });
             const a2 = await publishFleetCommit({ repo, branch: "main", commit: c2.commit, target: { repository: `oci://${reg.host}/team/fleet`, tag: "dev" } });
             assert.notEqual(a2.digest, a1.digest);
-            await waitForRevision(client, {
-                gitRepository: { name: "flux-system" },
-                sourceKind: "OCIRepository",
-                kustomizations: plan.kustomizations.map((name) => ({ name })),
-                revision: a2.digest,
-                timeoutMs: 240_000,
-                pollMs: 1000,
-            });
+            await applied(a2.digest);
             const s2 = JSON.parse((await run(["status", "--stack", "dev", "-o", "json", "--dir", dir, "--kubeconfig", cp!.kubeconfigPath])).out).environments[0];
             assert.equal(s2.inSync, true, s2.differences.join("\n"));
             assert.equal(s2.trail.commit, c2.commit);
