@@ -194,6 +194,32 @@ describe("oci: gitops status and promotion by digest (real git, real registry, A
         assert.strictEqual(again.copy.pushed, false);
     });
 
+    it("status of a Git stack: desired is the branch head, and the trail shows the promotion recorded on it", async () => {
+        fs.writeFileSync(
+            path.join(dir, "Pulumi.prod.yaml"),
+            ["config:", "  gitops:cluster:", "    kind: existing", "  gitops:flux:", "    namespace: flux-git", "  gitops:fleet:", "    url: fleet.git", "    branch: main", ""].join("\n"),
+        );
+        const head = (await runGit(["rev-parse", "main"], { gitDir: repo })).stdout.trim();
+        await applyStaged(client, [
+            { apiVersion: "v1", kind: "Namespace", metadata: { name: "flux-git" } },
+            { apiVersion: API.source, kind: "GitRepository", metadata: { name: "flux-system", namespace: "flux-git" }, spec: { interval: "1m", url: "http://example.invalid/fleet.git", ref: { branch: "main" } } },
+            ...KS.map((name): KubeObject => ({ apiVersion: API.kustomize, kind: "Kustomization", metadata: { name, namespace: "flux-git" }, spec: { interval: "10m", path: "./clusters/dev", prune: true, sourceRef: { kind: "GitRepository", name: "flux-system" } } })),
+        ]);
+        api.flux.setRevision(`main@sha1:${head}`);
+        const r = await run(["status", "--stack", "prod", "-o", "json", "--dir", dir, "--kubeconfig", kubeconfig, "--context", "test"]);
+        assert.ok(r.out, r.err);
+        const [env] = JSON.parse(r.out).environments;
+        assert.strictEqual(r.code, 0, env.differences.join("\n"));
+        assert.strictEqual(env.desired.mode, "git");
+        assert.strictEqual(env.desired.revision, `main@sha1:${head}`);
+        assert.strictEqual(env.actual.source.kind, "GitRepository");
+        assert.strictEqual(env.trail.commit, head);
+        assert.strictEqual(env.trail.record.kind, "promotion", "the head is the promotion commit of the previous test");
+        assert.deepStrictEqual(env.trail.record.from, { stage: "dev", revision: commit1 });
+        const text = (await run(["status", "--stack", "prod", "--dir", dir, "--kubeconfig", kubeconfig, "--context", "test"])).out;
+        assert.match(text, new RegExp(`trail     commit ${head} \\(promotion from dev@${commit1} by Ann <ann@example.org> at `));
+    });
+
     it("reconcile (FleetSync) with gitops:fleet.oci: commits, publishes the commit, and waits until Flux applied that digest", async () => {
         const progress: string[] = [];
         // The API test server's Flux reports whatever revision it is told: tell it the digest as soon as it is published.
@@ -231,4 +257,5 @@ describe("oci: gitops status and promotion by digest (real git, real registry, A
         assert.strictEqual(again.artifact!.pushed, false);
         assert.ok(progress.some((m) => m.startsWith(`unchanged ${reg.host}/team/fleet:dev at ${r.artifact!.digest}`)), progress.join("\n"));
     });
+
 });
