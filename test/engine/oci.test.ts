@@ -5,6 +5,8 @@
  */
 import * as assert from "assert";
 import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { gunzipSync } from "zlib";
@@ -334,5 +336,58 @@ describe("oci: registry auth (htpasswd)", function () {
         err = "";
         assert.strictEqual(await main(["push", "artifact", `oci://${reg.host}/private/cli:v1`, "--path", dir, "--revision", "r"], io), 1);
         assert.match(err, /--source: is required/);
+    });
+});
+
+describe("oci: bearer token auth (token server + auth proxy in front of the registry)", function () {
+    this.timeout(60000);
+    let reg: TestRegistry;
+    let proxy: RecordingProxy;
+    let tokens: http.Server;
+    let dir: string;
+    const scopes: string[] = [];
+    const issued = new Map<string, string>(); // token -> scope
+
+    before(async () => {
+        reg = await startRegistry();
+        dir = fleetDir();
+        tokens = http.createServer((req, res) => {
+            const u = new URL(req.url!, "http://x");
+            const scope = u.searchParams.get("scope") ?? "";
+            scopes.push(scope);
+            if (req.headers.authorization !== "Basic " + Buffer.from(`${USER}:${PASS}`).toString("base64")) {
+                res.writeHead(401).end();
+                return;
+            }
+            const token = `t${issued.size}`;
+            issued.set(token, scope);
+            res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ token }));
+        });
+        await new Promise<void>((r) => tokens.listen(0, "127.0.0.1", r));
+        const realm = `http://127.0.0.1:${(tokens.address() as net.AddressInfo).port}/token`;
+        proxy = await startRecordingProxy(reg.url, {
+            authorize(req, name) {
+                const write = req.method !== "GET" && req.method !== "HEAD";
+                const want = `repository:${name}:${write ? "pull,push" : "pull"}`;
+                const auth = req.headers.authorization ?? "";
+                const granted = issued.get(auth.replace(/^Bearer /, "")) ?? "";
+                if (granted === want || granted === `repository:${name}:pull,push`) return undefined;
+                return { status: 401, headers: { "www-authenticate": `Bearer realm="${realm}",service="test",scope="${want}"` } };
+            },
+        });
+    });
+    after(async () => {
+        await proxy?.stop();
+        await new Promise((r) => tokens?.close(r));
+        await reg?.stop();
+        if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("asks the token endpoint for pull, then pull,push when it writes; refuses clearly without credentials", async () => {
+        const r = await pushArtifact({ url: `oci://${proxy.host}/org/fleet:dev`, path: dir, source: "s", revision: "r", auth: { username: USER, password: PASS } });
+        assert.strictEqual(r.pushed, true);
+        assert.deepStrictEqual(scopes, ["repository:org/fleet:pull", "repository:org/fleet:pull,push"], "one token per scope");
+        const e = await expectGitopsError(pushArtifact({ url: `oci://${proxy.host}/org/fleet:dev`, path: dir, source: "s", revision: "r2" }), /token endpoint .*\/token refused \(HTTP 401\) to fetch manifest dev/);
+        assert.match(e.message, /give credentials for 127\.0\.0\.1:\d+ with --creds/);
     });
 });
