@@ -39,6 +39,9 @@ describe("fleet: gitops:fleet.oci", () => {
         assert.ok(p.some((m) => m.startsWith("gitops:fleet.oci.extra is not a known setting")), p.join("\n"));
         assert.ok(problems({ fleet: { oci: { repository: "oci://ghcr.io/acme/fleet:dev" } } }).some((m) => m.startsWith("gitops:fleet.oci.repository")), "a tag in the repository is refused");
         assert.ok(problems({ fleet: { oci: {} } }).some((m) => /gitops:fleet\.oci\.repository is required/.test(m)));
+        const cred = problems({ fleet: { oci: { repository: "oci://bot:hunter2@ghcr.io/acme/fleet" } } });
+        assert.ok(cred.some((m) => /^gitops:fleet\.oci\.repository holds a password in the URL.*gitops:registryCredentials/.test(m)), cred.join("\n"));
+        assert.ok(!cred.join("\n").includes("hunter2"), "the password is never echoed");
         const both = problems({ fleet: { oci: OCI }, imageAutomation: { enabled: true } });
         assert.ok(both.some((m) => /imageAutomation\.enabled needs the flux-system GitRepository.*fleet\.oci/.test(m)), both.join("\n"));
     });
