@@ -38,6 +38,10 @@ export interface FleetSyncInputs {
     gitAuth?: GitAuthInput;
     /** Where delete finds the git credential: stack config keys per field, e.g. { httpsToken: "gitops:githubToken" }. */
     gitAuthConfig?: GitAuthConfig;
+    /** gitops:fleet.oci: publish each commit to this repository and tag; Flux pulls the artifact. */
+    oci?: { repository: string; tag: string; insecure: boolean };
+    /** Registry credentials for the push (secret, from gitops:registryCredentials). */
+    ociAuth?: { username: string; password: string };
 }
 
 export interface GitAuthInput {
@@ -59,6 +63,8 @@ interface StackConfigLookup {
 type FleetSyncProvider = pulumi.dynamic.ResourceProvider & { stackConfig?: StackConfigLookup };
 
 export interface FleetSyncOutputs {
+    /** gitops:fleet.oci: the digest the commit was published as. */
+    artifactDigest?: string;
     commit: string;
     previous: string | null;
     appliedRevision?: string;
@@ -90,6 +96,7 @@ function toReconcileInput(i: FleetSyncInputs) {
               }
             : undefined,
         reportOnly: i.reportOnly,
+        oci: i.oci ? { ...i.oci, auth: i.ociAuth } : undefined,
     };
 }
 
@@ -106,7 +113,7 @@ function hashes(i: FleetSyncInputs): { fileHashes: Record<string, string>; boots
     };
 }
 
-function summarize(r: { commit: string; changes: Array<{ path: string; action: string }>; appliedRevision?: string; recoverySeconds?: number; applied?: Record<string, number> }): string {
+function summarize(r: { commit: string; changes: Array<{ path: string; action: string }>; appliedRevision?: string; recoverySeconds?: number; applied?: Record<string, number>; artifact?: { digest: string; tag: string } }): string {
     const counts: Record<string, number> = {};
     for (const c of r.changes) counts[c.action] = (counts[c.action] ?? 0) + 1;
     const files = Object.entries(counts)
@@ -114,6 +121,7 @@ function summarize(r: { commit: string; changes: Array<{ path: string; action: s
         .map(([a, n]) => `${n} ${a}`)
         .join(", ");
     const parts = [`commit ${r.commit.slice(0, 12)}`, `files: ${files || "no changes"}`];
+    if (r.artifact) parts.push(`artifact ${r.artifact.tag}@${r.artifact.digest}`);
     if (r.applied) parts.push(`bootstrap: ${Object.entries(r.applied).map(([a, n]) => `${n} ${a}`).join(", ")}`);
     if (r.appliedRevision) parts.push(`applied ${r.appliedRevision}`);
     if (r.recoverySeconds !== undefined) parts.push(`recovered in ${r.recoverySeconds}s`);
@@ -147,7 +155,7 @@ export const fleetSyncProvider: FleetSyncProvider = {
         for (const p of Object.keys(oldHashes)) if (!(p in now.fileHashes)) detailedDiff[`files["${p}"]`] = { kind: "delete", inputDiff: true };
         if (olds.bootstrapHash !== now.bootstrapHash) detailedDiff["bootstrap"] = { kind: "update", inputDiff: true };
         if (olds.clusterFingerprint !== now.kubeconfigFingerprint) detailedDiff["kubeconfig"] = { kind: "update", inputDiff: true };
-        for (const k of ["repo", "branch", "wait", "reportOnly"] as const) {
+        for (const k of ["repo", "branch", "wait", "reportOnly", "oci"] as const) {
             if (olds[k] !== undefined && JSON.stringify(olds[k]) !== JSON.stringify(news[k])) detailedDiff[k] = { kind: "update", inputDiff: true };
         }
         // Compare with the world, not only with our last state: a fleet repo edited out of band,
@@ -187,6 +195,7 @@ export const fleetSyncProvider: FleetSyncProvider = {
             clusterFingerprint: r.clusterFingerprint,
             recoverySeconds: r.recoverySeconds,
             waitSeconds: r.waitSeconds,
+            artifactDigest: r.artifact?.digest,
             summary: summarize(r),
             ...hashes(inputs),
         };
@@ -208,6 +217,7 @@ export const fleetSyncProvider: FleetSyncProvider = {
             clusterFingerprint: r.clusterFingerprint ?? olds.clusterFingerprint,
             recoverySeconds: r.recoverySeconds,
             waitSeconds: r.waitSeconds,
+            artifactDigest: r.artifact?.digest,
             summary: summarize(r),
             ...hashes(news),
         };
@@ -249,7 +259,7 @@ function defined<T extends object>(o: T): T {
  * through `gitAuthConfig` (key names) in the stack config.
  */
 function stripSecrets(i: FleetSyncInputs): Partial<FleetSyncInputs> {
-    const { kubeconfig: _k, secrets: _s, files: _f, bootstrap: _b, gitAuth: _g, ...rest } = i;
+    const { kubeconfig: _k, secrets: _s, files: _f, bootstrap: _b, gitAuth: _g, ociAuth: _o, ...rest } = i;
     return rest;
 }
 
@@ -308,6 +318,10 @@ export interface FleetSyncArgs {
      * delete reads them there, since a delete gets no inputs. Default: none (delete pushes without credentials).
      */
     readonly gitAuthConfig?: GitAuthConfig;
+    /** gitops:fleet.oci: publish each commit as an OCI artifact (repository, tag). Default: Git only. */
+    readonly oci?: FleetSyncInputs["oci"];
+    /** Registry credentials for the push (secret). */
+    readonly ociAuth?: pulumi.Input<{ username: string; password: string } | undefined>;
 }
 
 export class FleetSync extends pulumi.dynamic.Resource {
@@ -317,6 +331,8 @@ export class FleetSync extends pulumi.dynamic.Resource {
     declare readonly recoverySeconds: pulumi.Output<number | undefined>;
     declare readonly waitSeconds: pulumi.Output<number | undefined>;
     declare readonly summary: pulumi.Output<string>;
+    /** gitops:fleet.oci: the digest Flux applies. */
+    declare readonly artifactDigest: pulumi.Output<string | undefined>;
 
     constructor(name: string, args: FleetSyncArgs, opts?: pulumi.CustomResourceOptions) {
         const inputs: Record<string, unknown> = {
@@ -338,7 +354,10 @@ export class FleetSync extends pulumi.dynamic.Resource {
             reportOnly: args.reportOnly ?? false,
             gitAuth: args.gitAuth ? pulumi.secret(args.gitAuth) : undefined,
             gitAuthConfig: args.gitAuthConfig,
+            oci: args.oci,
+            ociAuth: args.ociAuth ? pulumi.secret(args.ociAuth) : undefined,
             // outputs
+            artifactDigest: undefined,
             commit: undefined,
             appliedRevision: undefined,
             inventory: undefined,

@@ -29,7 +29,7 @@ import { deliveryComponents, Flagger, FlaggerCanary, FlaggerMetricTemplate, Isti
 import { FluxImagePolicy, FluxImageRepository, FluxImageUpdateAutomation } from "./images";
 import { NotificationAlert, NotificationProvider, WebhookReceiver } from "./notify";
 import { appPolicyName, receiverName } from "../engine/fleet/layout";
-import { registrySecrets } from "../engine/delivery";
+import { dockerAuth, dockerConfigSecret, registrySecrets } from "../engine/delivery";
 
 export interface PlatformArgs {
     readonly config: StackConfig;
@@ -185,7 +185,7 @@ export class Platform extends pulumi.ComponentResource {
             this.bootstrap = new FluxBootstrap(
                 `${name}-flux`,
                 {
-                    objects: this.cluster.installsFlux ? this.plan.bootstrap : this.plan.bootstrap.filter((o) => o.kind === "GitRepository" || o.kind === "Kustomization"),
+                    objects: this.cluster.installsFlux ? this.plan.bootstrap : this.plan.bootstrap.filter((o) => o.kind === "GitRepository" || o.kind === "OCIRepository" || o.kind === "Kustomization"),
                     namespace: cfg.flux.namespace,
                     clusterUrl: cfg.fleet.clusterUrl,
                     needsWrite: cfg.imageAutomation.enabled,
@@ -196,6 +196,7 @@ export class Platform extends pulumi.ComponentResource {
             if (args.secrets.notificationSecrets) secrets.push(notificationSecretObjects(cfg, args.secrets.notificationSecrets));
             if (args.secrets.receiverToken) secrets.push(receiverSecretObject(cfg, args.secrets.receiverToken));
             if (args.secrets.registryCredentials && cfg.imageAutomation.enabled) secrets.push(registrySecretObjects(cfg, args.secrets.registryCredentials, this));
+            if (args.secrets.registryCredentials && cfg.fleet.oci?.secretRef) secrets.push(fleetPullSecret(cfg, args.secrets.registryCredentials));
         }
 
         // The repository on GitHub, with the deploy key Flux pulls with.
@@ -239,6 +240,8 @@ export class Platform extends pulumi.ComponentResource {
                 gitAuth,
                 // Delete reads the token back from the stack config, so no output keeps it.
                 gitAuthConfig: gitAuth ? { httpsToken: `${NS}:${SECRET_KEYS.githubToken}` } : undefined,
+                oci: cfg.fleet.oci ? { repository: cfg.fleet.oci.repository, tag: cfg.fleet.oci.tag, insecure: cfg.fleet.oci.insecure } : undefined,
+                ociAuth: cfg.fleet.oci && args.secrets.registryCredentials ? args.secrets.registryCredentials.apply((v) => dockerAuth(v[ociHost(cfg.fleet.oci!.repository)])) : undefined,
             },
             // The repository (and its deploy key) must exist before the first push and sync.
             { parent: this, dependsOn: this.repository ? [this.repository] : [] },
@@ -250,6 +253,7 @@ export class Platform extends pulumi.ComponentResource {
             recoverySeconds: this.fleetSync.recoverySeconds,
             canaryTimes: this.canaryTimes,
             receiverWebhookUrl: this.receiver?.webhookUrl,
+            artifactDigest: this.fleetSync.artifactDigest,
         });
     }
 }
@@ -279,6 +283,23 @@ function registrySecretObjects(cfg: StackConfig, values: pulumi.Output<Record<st
             const { secrets, missing } = registrySecrets(cfg.apps, cfg.flux.namespace, v);
             if (missing.length) pulumi.log.warn(`gitops:registryCredentials has no "user:password" for the registry of ${missing.join(", ")}; their ImageRepository secretRef will not exist`, resource);
             return secrets;
+        }),
+    ) as unknown as pulumi.Output<KubeObject[]>;
+}
+
+/** The host[:port] of an oci:// repository URL (the key of gitops:registryCredentials). */
+function ociHost(repository: string): string {
+    return repository.replace(/^oci:\/\//, "").split("/")[0];
+}
+
+/** gitops:fleet.oci.secretRef: the flux-system OCIRepository's pull secret, from gitops:registryCredentials (never in Git). */
+function fleetPullSecret(cfg: StackConfig, values: pulumi.Output<Record<string, string>>): pulumi.Output<KubeObject[]> {
+    const oci = cfg.fleet.oci!;
+    const host = ociHost(oci.clusterRepository);
+    return pulumi.secret(
+        values.apply((v) => {
+            const entry = dockerAuth(v[host]);
+            return entry ? [dockerConfigSecret(oci.secretRef!, cfg.flux.namespace, { [host]: entry })] : [];
         }),
     ) as unknown as pulumi.Output<KubeObject[]>;
 }

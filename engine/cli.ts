@@ -44,6 +44,9 @@ const COMMANDS: Array<() => Command> = [
     () => require("./prereq/cli").checkCommand,
     () => require("./up/cli").upConfigCommand,
     () => require("./up/cli").upSummaryCommand,
+    () => require("./oci/cli").pushArtifactCommand,
+    () => require("./oci/cli").promoteArtifactCommand,
+    () => require("./status/cli").statusCommand,
 ];
 
 function usage(cmds: Command[]): string {

@@ -61,8 +61,10 @@ export interface FluxRef {
 }
 
 export interface RevisionWait extends WaitOptions {
-    /** The GitRepository that pulls the fleet repo. Namespace defaults to flux-system. */
+    /** The source that pulls the fleet (a GitRepository unless sourceKind says otherwise). Namespace defaults to flux-system. */
     readonly gitRepository: FluxRef;
+    /** The kind of that source: "OCIRepository" when the fleet is an OCI artifact (revision = its digest). Default "GitRepository". */
+    readonly sourceKind?: "GitRepository" | "OCIRepository";
     /** The Kustomizations that must apply the revision (those under clusters/<env>). */
     readonly kustomizations: readonly FluxRef[];
     /** The commit: a bare sha, or Flux's `<branch>@sha1:<sha>`. */
@@ -117,7 +119,7 @@ export async function waitForRevision(client: ClusterClient, w: RevisionWait): P
     const deadline = t0 + timeoutMs;
     const progress = w.onProgress ?? (() => undefined);
     const ns = (r: FluxRef) => r.namespace ?? "flux-system";
-    const repo = { apiVersion: API.source, kind: "GitRepository", name: w.gitRepository.name, namespace: ns(w.gitRepository) };
+    const repo = { apiVersion: API.source, kind: w.sourceKind ?? "GitRepository", name: w.gitRepository.name, namespace: ns(w.gitRepository) };
     const ks = w.kustomizations.map((k) => ({ apiVersion: API.kustomize, kind: "Kustomization", name: k.name, namespace: ns(k) }));
     const idOf = (r: { apiVersion: string; kind: string; name: string; namespace: string }) =>
         objectId({ apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, namespace: r.namespace } });
@@ -146,7 +148,7 @@ export async function waitForRevision(client: ClusterClient, w: RevisionWait): P
         else {
             const stalled = findCondition(repoObj, "Stalled");
             if (stalled?.status === "True") {
-                throw new GitopsError(idOf(repo), `source is stalled: ${stalled.reason ?? ""}: "${stalled.message ?? ""}"`, "fix the GitRepository (URL, credentials, ref)");
+                throw new GitopsError(idOf(repo), `source is stalled: ${stalled.reason ?? ""}: "${stalled.message ?? ""}"`, `fix the ${repo.kind} (URL, credentials, ref${repo.kind === "OCIRepository" ? ", signature" : ""})`);
             }
             if (!revisionMatches(repoStatus.artifact?.revision, want)) {
                 const ready = findCondition(repoObj, "Ready");

@@ -153,6 +153,28 @@ export interface FleetConfig {
     author: { name: string; email: string };
     /** The repository on GitHub, when it lives there. */
     github?: GithubRepoSettings;
+    /** Publish the environment as an OCI artifact that Flux pulls instead of Git. Default: absent (Flux pulls Git). */
+    oci?: FleetOciSettings;
+}
+
+/**
+ * gitops:fleet.oci: FleetSync commits to Git as always, then publishes the commit's tree as a Flux
+ * OCI artifact (revision `<branch>@sha1:<commit>`, created = the commit time, so one commit is one
+ * digest), and the flux-system sync becomes an OCIRepository + Kustomization that pull it.
+ */
+export interface FleetOciSettings {
+    /** Where FleetSync pushes: "oci://host[:port]/repository", no tag. Required. */
+    repository: string;
+    /** The same repository as the cluster reaches it. Default: `repository`. */
+    clusterRepository: string;
+    /** The tag this environment follows; promotion copies a digest to it. Default: the stack name. */
+    tag: string;
+    /** Plain HTTP (OCIRepository spec.insecure; the push uses HTTP for loopback and private hosts anyway). Default false. */
+    insecure: boolean;
+    /** Pull secret for the OCIRepository (a dockerconfigjson Secret FleetSync makes from gitops:registryCredentials). Default: none. */
+    secretRef?: string;
+    /** Signature verification by source-controller (OCIRepository spec.verify). Default: none. */
+    verify?: { provider: "cosign" | "notation"; secretRef?: string; matchOIDCIdentity?: Array<{ issuer: string; subject: string }> };
 }
 
 export interface FluxConfig {
@@ -549,7 +571,7 @@ function readCluster(n: Node, stack: string): ClusterConfig {
 }
 
 function readFleet(n: Node, stack: string, promotion: PromotionConfig): FleetConfig {
-    n.object(["url", "clusterUrl", "branch", "path", "author", "github"]);
+    n.object(["url", "clusterUrl", "branch", "path", "author", "github", "oci"]);
     const fleetCredential = (u: string) => urlCredentialProblem(u, { secretKey: SECRET_KEYS.githubToken });
     const url = n.at("url").string(".fleet/fleet.git", { rule: fleetCredential });
     const remote = /^(ssh|https?|git):\/\//.test(url) || /^[^/]+@[^:]+:/.test(url);
@@ -574,7 +596,42 @@ function readFleet(n: Node, stack: string, promotion: PromotionConfig): FleetCon
             protectedBranches: g.at("protectedBranches").list((b) => b.string(), promotion.model === "branches" ? ["main", ...promotion.order] : ["main"]),
         };
     }
-    return { url, clusterUrl, branch, path, author, github };
+    const oci = readFleetOci(n.at("oci"), stack);
+    return { url, clusterUrl, branch, path, author, github, ...(oci ? { oci } : {}) };
+}
+
+const OCI_REPOSITORY = /^oci:\/\/[^/\s:@]+(:[0-9]+)?\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const OCI_REPOSITORY_TEXT = 'an OCI repository URL without tag, such as "oci://ghcr.io/acme/fleet"';
+
+function readFleetOci(n: Node, stack: string): FleetOciSettings | undefined {
+    if (!n.object(["repository", "clusterRepository", "tag", "insecure", "secretRef", "verify"])) return undefined;
+    // Credentials first (and the value never echoed): registry credentials belong in gitops:registryCredentials.
+    const ociRepository = [
+        (u: string) => urlCredentialProblem(u, { secretKey: SECRET_KEYS.registryCredentials }),
+        (u: string) => (OCI_REPOSITORY.test(u) ? undefined : { what: `must be ${OCI_REPOSITORY_TEXT}`, fix: "no tag, digest or credentials in it" }),
+    ];
+    const repository = n.at("repository").string(undefined, { rule: ociRepository });
+    const o: FleetOciSettings = {
+        repository,
+        clusterRepository: n.at("clusterRepository").string(repository, { rule: ociRepository }),
+        tag: n.at("tag").string(stack, { pattern: /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, patternText: "an OCI tag (letters, digits, '_', '.', '-'; up to 128)" }),
+        insecure: n.at("insecure").bool(false),
+        secretRef: n.at("secretRef").optionalString({ pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
+    };
+    const v = n.at("verify");
+    if (v.object(["provider", "secretRef", "matchOIDCIdentity"])) {
+        o.verify = {
+            provider: v.at("provider").oneOf(["cosign", "notation"] as const, "cosign"),
+            secretRef: v.at("secretRef").optionalString({ pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
+            matchOIDCIdentity: v.at("matchOIDCIdentity").present
+                ? v.at("matchOIDCIdentity").list((m) => {
+                      m.object(["issuer", "subject"], true);
+                      return { issuer: m.at("issuer").string(), subject: m.at("subject").string() };
+                  })
+                : undefined,
+        };
+    }
+    return o;
 }
 
 function readFlux(n: Node): FluxConfig {
@@ -982,6 +1039,9 @@ function crossCheck(cfg: StackConfig, errors: ConfigErrors): void {
             seen.add(nm);
         }
     };
+    if (cfg.fleet.oci && cfg.imageAutomation.enabled) {
+        errors.addRaw(`${NS}:imageAutomation.enabled needs the flux-system GitRepository to push to, but ${NS}:fleet.oci makes Flux pull an OCI artifact; set imageAutomation.enabled: false (or drop fleet.oci)`);
+    }
     dup("sources", "sources", cfg.sources.map((s) => `${s.namespace}/${s.name}`));
     dup("releases", "releases", cfg.releases.map((r) => r.name));
     dup("apps", "apps", cfg.apps.map((a) => a.name));

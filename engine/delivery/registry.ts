@@ -22,24 +22,33 @@ export function registrySecrets(apps: AppConfig[], namespace: string, credential
         const ref = a.imagePolicy?.secretRef;
         if (!ref) continue;
         const host = registryHost(a.image);
-        const cred = credentials[host];
-        if (cred === undefined || !cred.includes(":")) {
+        const entry = dockerAuth(credentials[host]);
+        if (!entry) {
             missing.push(`${a.name} (${host})`);
             continue;
         }
-        const i = cred.indexOf(":");
         const auths = byName.get(ref) ?? {};
-        auths[host] = { username: cred.slice(0, i), password: cred.slice(i + 1), auth: Buffer.from(cred).toString("base64") };
+        auths[host] = entry;
         byName.set(ref, auths);
     }
-    const secrets = [...byName].map(
-        ([name, auths]): KubeObject => ({
-            apiVersion: "v1",
-            kind: "Secret",
-            metadata: { name, namespace },
-            type: "kubernetes.io/dockerconfigjson",
-            stringData: { ".dockerconfigjson": JSON.stringify({ auths }) },
-        }),
-    );
+    const secrets = [...byName].map(([name, auths]) => dockerConfigSecret(name, namespace, auths));
     return { secrets, missing };
+}
+
+/** A kubernetes.io/dockerconfigjson Secret for the given registry hosts. */
+export function dockerConfigSecret(name: string, namespace: string, auths: Record<string, { username: string; password: string; auth: string }>): KubeObject {
+    return {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name, namespace },
+        type: "kubernetes.io/dockerconfigjson",
+        stringData: { ".dockerconfigjson": JSON.stringify({ auths }) },
+    };
+}
+
+/** "user:password" -> the dockerconfigjson entry for one host (undefined when not in that shape). */
+export function dockerAuth(cred: string | undefined): { username: string; password: string; auth: string } | undefined {
+    if (cred === undefined || !cred.includes(":")) return undefined;
+    const i = cred.indexOf(":");
+    return { username: cred.slice(0, i), password: cred.slice(i + 1), auth: Buffer.from(cred).toString("base64") };
 }

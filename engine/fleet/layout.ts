@@ -25,7 +25,7 @@
 import { Document } from "yaml";
 import type { AppConfig, StackConfig } from "../config/schema";
 import { KubeObject } from "../flux/api";
-import { DEPLOY_KEY_SECRET, fluxComponents, fluxSync } from "./flux-install";
+import { DEPLOY_KEY_SECRET, fleetSourceKind, fluxComponents, fluxSync } from "./flux-install";
 import {
     alert,
     helmReleaseBase,
@@ -93,7 +93,8 @@ export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPl
         path: clusterDir,
         interval: cfg.flux.interval,
         syncInterval: cfg.flux.syncInterval,
-        secret: /^ssh:\/\//.test(cfg.fleet.clusterUrl),
+        secret: !cfg.fleet.oci && /^ssh:\/\//.test(cfg.fleet.clusterUrl),
+        oci: cfg.fleet.oci,
     });
     const fluxFiles: string[] = [];
     if (!managedFlux) {
@@ -105,7 +106,7 @@ export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPl
     files[`${clusterDir}/flux-system/kustomization.yaml`] = kustomizationFile(fluxFiles);
 
     // --- the Kustomization chain: infrastructure-releases -> infrastructure-manifests -> apps.
-    const sourceRef = { kind: "GitRepository" as const, name: "flux-system" };
+    const sourceRef = { kind: fleetSourceKind(cfg.fleet.oci), name: "flux-system" };
     const chainCommon = {
         namespace: fluxNs,
         sourceRef,
@@ -127,7 +128,7 @@ export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPl
     const kustomizationNames = ["flux-system", "infrastructure-releases", "infrastructure-manifests", "apps"];
 
     if (cfg.kustomizations.length > 0) {
-        files[`${clusterDir}/kustomizations.yaml`] = toYaml(cfg.kustomizations.map((k) => kustomizationFromConfig(k, fluxNs, cfg.sources)));
+        files[`${clusterDir}/kustomizations.yaml`] = toYaml(cfg.kustomizations.map((k) => kustomizationFromConfig(k, fluxNs, cfg.sources, fleetSourceKind(cfg.fleet.oci))));
         clusterResources.push("kustomizations.yaml");
         kustomizationNames.push(...cfg.kustomizations.map((k) => k.name));
     }

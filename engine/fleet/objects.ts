@@ -190,12 +190,12 @@ export function kustomization(k: KustomizationInput): Kustomization {
     };
 }
 
-export function kustomizationFromConfig(k: KustomizationConfig, namespace: string, sources: SourceConfig[]): Kustomization {
+export function kustomizationFromConfig(k: KustomizationConfig, namespace: string, sources: SourceConfig[], fleetKind: "GitRepository" | "OCIRepository" = "GitRepository"): Kustomization {
     const src = k.source ? sources.find((s) => s.name === k.source) : undefined;
     return kustomization({
         ...k,
         namespace,
-        sourceRef: src ? { kind: SOURCE_KIND[src.kind] as "GitRepository" | "OCIRepository", name: src.name, namespace: src.namespace } : { kind: "GitRepository", name: "flux-system" },
+        sourceRef: src ? { kind: SOURCE_KIND[src.kind] as "GitRepository" | "OCIRepository", name: src.name, namespace: src.namespace } : { kind: fleetKind, name: "flux-system" },
     });
 }
 

@@ -118,7 +118,7 @@ function checkVerified(v: string | undefined, where: string, stage: string): str
 }
 
 /** Builds a commit for the current head of `branch` and pushes it, re-building on a non-fast-forward. */
-async function commitWithRetry<T extends { commit: string }>(
+export async function commitWithRetry<T extends { commit: string }>(
     r: Remote,
     branch: string,
     opts: { dryRun?: boolean; maxRetries?: number; beforePush?: (attempt: number) => Promise<void> | void },

@@ -45,8 +45,20 @@ export interface ClusterTarget {
     pollMs?: number;
 }
 
+/** gitops:fleet.oci: publish each fleet commit as an OCI artifact that the cluster's flux-system OCIRepository pulls. */
+export interface OciTarget {
+    /** oci://host/repository (no tag), as FleetSync reaches it. */
+    repository: string;
+    /** The environment's tag. */
+    tag: string;
+    insecure?: boolean;
+    /** Registry credentials (from gitops:registryCredentials); never written anywhere. */
+    auth?: { username?: string; password?: string };
+}
+
 export interface ReconcileInput {
     fleet: FleetTarget;
+    oci?: OciTarget;
     cluster?: ClusterTarget;
     /** Report drift but never correct the cluster or write Git. */
     reportOnly?: boolean;
@@ -74,6 +86,8 @@ export interface ReconcileResult {
     waitSeconds?: number;
     /** Per-action counts of the bootstrap apply. */
     applied?: Record<string, number>;
+    /** gitops:fleet.oci: the artifact the commit was published as. */
+    artifact?: { url: string; digest: string; tag: string; pushed: boolean };
 }
 
 export interface PlanResult {
@@ -115,6 +129,19 @@ export async function reconcile(input: ReconcileInput, previous: { inventory?: I
     log(progress, `committing ${Object.keys(f.files).length} files to ${f.branch}`);
     const sync = await git.syncFiles({ ...f, createBranch: true, dryRun: input.reportOnly });
     const result: ReconcileResult = { commit: sync.commit, previous: sync.previous, changes: sync.changes, committed: sync.committed, inventory: previous.inventory ?? [] };
+    if (input.oci && !input.reportOnly) {
+        const { publishFleetCommit } = await import("../oci/fleet");
+        const o = input.oci;
+        const a = await publishFleetCommit({
+            repo: f.repo,
+            branch: f.branch,
+            commit: sync.commit,
+            auth: f.auth,
+            target: { repository: o.repository, tag: o.tag, insecure: o.insecure, auth: o.auth, credsFrom: "gitops:registryCredentials" },
+        });
+        result.artifact = { url: a.url, digest: a.digest, tag: a.tag, pushed: a.pushed };
+        log(progress, `${a.pushed ? "published" : "unchanged"} ${a.repository}:${a.tag} at ${a.digest}`);
+    }
     if (!input.cluster || input.reportOnly) return result;
 
     const c = input.cluster;
@@ -138,19 +165,22 @@ export async function reconcile(input: ReconcileInput, previous: { inventory?: I
     const recovered = nsCreated && previous.inventory !== undefined && previous.inventory.length > 0;
 
     if (c.wait !== false) {
-        log(progress, `waiting for Flux to apply ${sync.commit.slice(0, 12)} (${c.kustomizations.length} Kustomizations)`);
+        log(progress, `waiting for Flux to apply ${result.artifact ? result.artifact.digest.slice(0, 19) : sync.commit.slice(0, 12)} (${c.kustomizations.length} Kustomizations)`);
         // Ask Flux to reconcile what exists now. On a new (or rebuilt) cluster only the bootstrap's
         // GitRepository and Kustomization exist: Flux creates the others when flux-system applies
         // the commit, so a missing one is waited for, not an error.
         const { API, RECONCILE_REQUESTED_AT } = await import("../flux/api");
         const requested = { metadata: { annotations: { [RECONCILE_REQUESTED_AT]: new Date().toISOString() } } };
-        const refs = [{ apiVersion: API.source, kind: "GitRepository", name: "flux-system" }, ...c.kustomizations.map((name) => ({ apiVersion: API.kustomize, kind: "Kustomization", name }))];
+        const sourceKind = result.artifact ? ("OCIRepository" as const) : ("GitRepository" as const);
+        const refs = [{ apiVersion: API.source, kind: sourceKind, name: "flux-system" }, ...c.kustomizations.map((name) => ({ apiVersion: API.kustomize, kind: "Kustomization", name }))];
         for (const r of refs) await client.mergePatch(r.apiVersion, r.kind, r.name, c.fluxNamespace, requested);
         const w = await cluster.waitForRevision(client, {
             trigger: false,
             gitRepository: { name: "flux-system", namespace: c.fluxNamespace },
+            sourceKind,
             kustomizations: c.kustomizations.map((name) => ({ name, namespace: c.fluxNamespace })),
-            revision: sync.commit,
+            // With an OCI fleet, Flux reports `<tag>@sha256:<digest>`: wait on the digest.
+            revision: result.artifact?.digest ?? sync.commit,
             timeoutMs: c.waitTimeoutMs,
             pollMs: c.pollMs,
             onProgress: progress,

@@ -243,3 +243,66 @@ export async function startPaginatingFront(upstream: string, opts: FrontOptions 
         stop: () => new Promise<void>((r) => server.close(() => r())),
     };
 }
+
+export interface RecordingProxy {
+    readonly url: string;
+    /** host:port of the proxy */
+    readonly host: string;
+    /** "METHOD /path?query" of every request the proxy received, in order. */
+    readonly requests: string[];
+    /** Make the next `n` requests whose "METHOD path" matches `re` fail with `status` (retry tests). */
+    failNext(re: RegExp, n: number, status?: number): void;
+    stop(): Promise<void>;
+}
+
+/**
+ * A transparent HTTP proxy in front of a test registry that records every request (method and
+ * path), so tests can count blob uploads and manifest PUTs; optional `authorize` enforces auth,
+ * and `failNext` injects transient failures. The Host header is passed through, so the
+ * registry's Location headers point back at the proxy.
+ */
+export async function startRecordingProxy(upstream: string, opts: FrontOptions = {}): Promise<RecordingProxy> {
+    const http = await import("http");
+    const requests: string[] = [];
+    const failures: Array<{ re: RegExp; n: number; status: number }> = [];
+    const up = new URL(upstream);
+    const server = http.createServer((req, res) => {
+        const line = `${req.method} ${req.url}`;
+        requests.push(line);
+        const f = failures.find((x) => x.n > 0 && x.re.test(line));
+        if (f) {
+            f.n--;
+            req.resume();
+            res.writeHead(f.status, { "content-type": "application/json" }).end('{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}');
+            return;
+        }
+        const m = /^\/v2\/(.+?)\/(blobs|manifests|tags)\//.exec(new URL(req.url!, "http://x").pathname);
+        const denied = m ? opts.authorize?.(req, m[1]) : undefined;
+        if (denied) {
+            req.resume();
+            res.writeHead(denied.status, { "content-type": "application/json", ...denied.headers }).end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+            return;
+        }
+        const headers = { ...req.headers };
+        delete headers.authorization; // the proxy decides auth; the registry behind it has none
+        const preq = http.request({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers }, (pres) => {
+            res.writeHead(pres.statusCode ?? 502, pres.headers);
+            pres.pipe(res);
+        });
+        preq.on("error", (e) => res.writeHead(502).end(String(e)));
+        req.pipe(preq);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    return {
+        url: `http://127.0.0.1:${port}`,
+        host: `127.0.0.1:${port}`,
+        requests,
+        failNext: (re, n, status = 503) => failures.push({ re, n, status }),
+        stop: () =>
+            new Promise<void>((r) => {
+                server.closeAllConnections?.();
+                server.close(() => r());
+            }),
+    };
+}

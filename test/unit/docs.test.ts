@@ -35,6 +35,12 @@ export const ALLOWLIST: Allowed[] = [
     { re: /^pulumi stack output (\w+) --stack (\w+)$/, where: [WF("deploy.yml"), WF("dr-drill.yml")], evidence: (m) => `pulumi stack output ${m[1]} --stack` },
     { re: /^pulumi preview --stack (\w+)( --policy-pack policy)?$/, where: [WF("preview.yml"), WF("deploy.yml")], evidence: (m) => (m[2] ? `pulumi preview --stack ${m[1]} --policy-pack policy` : "pulumi preview --stack") },
     { re: /^pulumi stack init (\w+)$/, where: ["test/e2e/platform.e2e.ts"], evidence: () => `["stack", "init"` },
+    // The OCI path needs a registry (and a cluster for status): run against the real docker-registry.
+    {
+        re: /^gitops (push artifact) oci:\/\/\S+ --path \S+ --source .+ --revision .+$|^gitops (status) --stack \w+$|^gitops (promote artifact) --from \w+ --to \w+ --verified-digest \S+$/,
+        where: ["test/engine/oci.test.ts", "test/engine/oci-status-promote.test.ts"],
+        evidence: (m) => `"${(m[1] ?? m[2] ?? m[3]).split(" ").join('", "')}"`,
+    },
 ];
 
 export interface DocCommand {
