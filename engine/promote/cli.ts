@@ -5,10 +5,10 @@
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
-import type { Command, CliIO } from "../cli";
+import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
 import type { GitAuth, Identity } from "../git/exec";
-import { parseFlags } from "../util/args";
+import { parseFlags } from "../util/cli";
 
 const HELP = `Usage:
   gitops promote --repo URL|DIR --from STAGE --to STAGE --verified-revision SHA [options]
@@ -106,30 +106,43 @@ function short(s: string | null | undefined): string {
 }
 
 async function runPromote(args: string[], io: CliIO): Promise<number> {
-    const f = parseFlags("promote", args, {
-        values: ["repo", "from", "to", "model", "verified-revision", "stages", "branch-map", "branch", "overlay-root", "author"],
-        booleans: ["dry-run", "json"],
-        required: ["repo", "from", "to"],
-    });
-    if (f.positional.length) throw new GitopsError("gitops promote", `unexpected argument '${f.positional[0]}'`, "see 'gitops promote --help'");
-    const model = f.get("model") ?? "branches";
+    const { values: f } = parseFlags(
+        "promote",
+        args,
+        {
+            repo: { type: "string" },
+            from: { type: "string" },
+            to: { type: "string" },
+            model: { type: "string" },
+            "verified-revision": { type: "string" },
+            stages: { type: "string" },
+            "branch-map": { type: "string" },
+            branch: { type: "string" },
+            "overlay-root": { type: "string" },
+            author: { type: "string" },
+            "dry-run": { type: "boolean" },
+            json: { type: "boolean" },
+        },
+        { required: ["repo", "from", "to"] },
+    );
+    const model = f.model ?? "branches";
     if (model !== "branches" && model !== "overlays") throw new GitopsError("gitops promote --model", `unknown model '${model}'`, "use branches or overlays");
     const { promote } = await import("./index");
     const res = await promote({
-        repo: f.get("repo")!,
+        repo: f.repo!,
         auth: authFromEnv(),
-        from: f.get("from")!,
-        to: f.get("to")!,
+        from: f.from!,
+        to: f.to!,
         model,
-        stages: f.get("stages")?.split(",").map((s) => s.trim()).filter(Boolean),
-        branches: parseBranchMap(f.get("branch-map")),
-        branch: f.get("branch"),
-        overlayRoot: f.get("overlay-root"),
-        verifiedRevision: f.get("verified-revision"),
-        author: parseAuthor(f.get("author")),
-        dryRun: f.has("dry-run"),
+        stages: f.stages?.split(",").map((s) => s.trim()).filter(Boolean),
+        branches: parseBranchMap(f["branch-map"]),
+        branch: f.branch,
+        overlayRoot: f["overlay-root"],
+        verifiedRevision: f["verified-revision"],
+        author: parseAuthor(f.author),
+        dryRun: !!f["dry-run"],
     });
-    if (f.has("json")) {
+    if (f.json) {
         io.out(JSON.stringify(res, null, 2) + "\n");
         return 0;
     }
@@ -143,11 +156,15 @@ async function runPromote(args: string[], io: CliIO): Promise<number> {
 }
 
 async function runLog(args: string[], io: CliIO): Promise<number> {
-    const f = parseFlags("promote log", args, { values: ["repo", "branch"], repeatable: ["branch"], booleans: ["json"], required: ["repo"] });
+    const { values: f } = parseFlags(
+        "promote log",
+        args,
+        { repo: { type: "string" }, branch: { type: "string", multiple: true }, json: { type: "boolean" } },
+        { required: ["repo"] },
+    );
     const { listPromotions } = await import("./index");
-    const branches = f.all("branch");
-    const recs = await listPromotions(f.get("repo")!, { auth: authFromEnv(), branches: branches.length ? branches : undefined });
-    if (f.has("json")) {
+    const recs = await listPromotions(f.repo!, { auth: authFromEnv(), branches: f.branch });
+    if (f.json) {
         io.out(JSON.stringify(recs, null, 2) + "\n");
         return 0;
     }
@@ -162,51 +179,70 @@ async function runLog(args: string[], io: CliIO): Promise<number> {
 }
 
 async function runRollback(args: string[], io: CliIO): Promise<number> {
-    const f = parseFlags("promote rollback", args, {
-        values: ["repo", "branch", "commit", "stage", "reason", "author"],
-        booleans: ["dry-run", "json"],
-        required: ["repo", "branch", "commit"],
-    });
+    const { values: f } = parseFlags(
+        "promote rollback",
+        args,
+        {
+            repo: { type: "string" },
+            branch: { type: "string" },
+            commit: { type: "string" },
+            stage: { type: "string" },
+            reason: { type: "string" },
+            author: { type: "string" },
+            "dry-run": { type: "boolean" },
+            json: { type: "boolean" },
+        },
+        { required: ["repo", "branch", "commit"] },
+    );
     const { rollback } = await import("./index");
     const res = await rollback({
-        repo: f.get("repo")!,
+        repo: f.repo!,
         auth: authFromEnv(),
-        branch: f.get("branch")!,
-        commit: f.get("commit")!,
-        stage: f.get("stage"),
-        reason: f.get("reason"),
-        author: parseAuthor(f.get("author"), "gitops promote rollback --author"),
-        dryRun: f.has("dry-run"),
+        branch: f.branch!,
+        commit: f.commit!,
+        stage: f.stage,
+        reason: f.reason,
+        author: parseAuthor(f.author, "gitops promote rollback --author"),
+        dryRun: !!f["dry-run"],
     });
-    if (f.has("json")) io.out(JSON.stringify(res, null, 2) + "\n");
+    if (f.json) io.out(JSON.stringify(res, null, 2) + "\n");
     else {
-        io.out(`${res.pushed ? "rolled back" : "would roll back"} ${short(f.get("commit"))} on '${res.branch}' with revert ${short(res.commit)}\n`);
+        io.out(`${res.pushed ? "rolled back" : "would roll back"} ${short(f.commit)} on '${res.branch}' with revert ${short(res.commit)}\n`);
         for (const c of res.files) io.out(`  ${c.action} ${c.path}\n`);
     }
     return 0;
 }
 
 async function runHotfix(args: string[], io: CliIO): Promise<number> {
-    const f = parseFlags("promote hotfix", args, {
-        values: ["repo", "from-stage", "from-branch", "commit", "to", "author"],
-        repeatable: ["commit"],
-        booleans: ["dry-run", "json"],
-        required: ["repo", "from-stage", "commit"],
-    });
+    const { values: f } = parseFlags(
+        "promote hotfix",
+        args,
+        {
+            repo: { type: "string" },
+            "from-stage": { type: "string" },
+            "from-branch": { type: "string" },
+            commit: { type: "string", multiple: true },
+            to: { type: "string" },
+            author: { type: "string" },
+            "dry-run": { type: "boolean" },
+            json: { type: "boolean" },
+        },
+        { required: ["repo", "from-stage", "commit"] },
+    );
     const { hotfix } = await import("./index");
     const res = await hotfix({
-        repo: f.get("repo")!,
+        repo: f.repo!,
         auth: authFromEnv(),
-        fromStage: f.get("from-stage")!,
-        fromBranch: f.get("from-branch"),
-        commits: f.all("commit"),
-        to: f.get("to"),
-        author: parseAuthor(f.get("author"), "gitops promote hotfix --author"),
-        dryRun: f.has("dry-run"),
+        fromStage: f["from-stage"]!,
+        fromBranch: f["from-branch"],
+        commits: f.commit!,
+        to: f.to,
+        author: parseAuthor(f.author, "gitops promote hotfix --author"),
+        dryRun: !!f["dry-run"],
     });
-    if (f.has("json")) io.out(JSON.stringify(res, null, 2) + "\n");
+    if (f.json) io.out(JSON.stringify(res, null, 2) + "\n");
     else {
-        io.out(`${res.pushed ? "carried" : "would carry"} ${f.all("commit").map((c) => short(c)).join(", ")} from ${f.get("from-stage")} onto '${res.branch}' as ${short(res.commit)}\n`);
+        io.out(`${res.pushed ? "carried" : "would carry"} ${f.commit!.map((c) => short(c)).join(", ")} from ${f["from-stage"]} onto '${res.branch}' as ${short(res.commit)}\n`);
         for (const c of res.files) io.out(`  ${c.action} ${c.path}\n`);
     }
     return 0;

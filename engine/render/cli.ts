@@ -3,9 +3,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import type { Command, CliIO } from "../cli";
+import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
-import { parseFlags } from "../util/args";
+import { parseFlags } from "../util/cli";
 import { renderPath } from "./render";
 import { VAR_NAME_PATTERN } from "./substitute";
 
@@ -57,20 +57,17 @@ export const renderCommand: Command = {
     summary: "Render a Kustomization path as Flux would (kustomize build + postBuild)",
     help: HELP,
     async run(args: string[], io: CliIO): Promise<number> {
-        const flags = parseFlags("render", args, {
-            values: ["repo", "ref", "path", "var"],
-            repeatable: ["var"],
-            booleans: ["strict"],
-            required: ["repo", "path"],
-        });
-        if (flags.positional.length > 0) {
-            throw new GitopsError("gitops render", `unexpected argument '${flags.positional[0]}'`, "see 'gitops render --help'");
-        }
-        const repo = flags.get("repo")!;
-        const ref = flags.get("ref");
-        const vars = parseVars(flags.all("var"));
-        const opts = { substitute: vars, strict: flags.has("strict"), varsWhere: "--var" };
-        const relPath = flags.get("path")!;
+        const { values: f } = parseFlags(
+            "render",
+            args,
+            { repo: { type: "string" }, ref: { type: "string" }, path: { type: "string" }, var: { type: "string", multiple: true }, strict: { type: "boolean" } },
+            { required: ["repo", "path"] },
+        );
+        const repo = f.repo!;
+        const ref = f.ref;
+        const vars = parseVars(f.var ?? []);
+        const opts = { substitute: vars, strict: !!f.strict, varsWhere: "--var" };
+        const relPath = f.path!;
 
         const local = isLocalDir(repo);
         if (local && !ref && !isBareRepo(repo)) {
