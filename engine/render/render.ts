@@ -21,6 +21,8 @@ export interface RenderOptions {
     substitute?: Record<string, string>;
     /** Strict substitution: an unset variable without a default is an error. */
     strict?: boolean;
+    /** Substitute even with no variables (postBuild.substituteStrategy: Always). */
+    always?: boolean;
     /** `kubectl` (default; runs `kubectl kustomize`) or a `kustomize` binary (runs `kustomize build`). */
     kustomizeBin?: string;
     /** Where the variables came from, for error messages. */
@@ -168,7 +170,7 @@ export async function renderPath(root: string, relPath: string, opts: RenderOpti
             shownPath: shown,
             tempDir: editing ? undefined : tempDir,
         });
-        const objects = substituteVariables(splitDocuments(out), opts.substitute, { strict: opts.strict, varsWhere: opts.varsWhere });
+        const objects = substituteVariables(splitDocuments(out), opts.substitute, { strict: opts.strict, always: opts.always, varsWhere: opts.varsWhere });
         return { objects, yaml: joinDocuments(objects) };
     } finally {
         if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
