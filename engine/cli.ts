@@ -27,6 +27,8 @@ const COMMANDS: Array<() => Command> = [
     () => require("./render/cli").renderCommand,
     () => require("./promote/cli").promoteCommand,
     () => require("./report/cli").reportCommand,
+    () => require("./render/ks-cli").buildKsCommand,
+    () => require("./render/ks-cli").diffKsCommand,
 ];
 
 const isHelp = (a: string) => a === "--help" || a === "-h";

@@ -9,7 +9,7 @@ import { GitopsError } from "../errors";
 import { KubeObject } from "../flux/api";
 import { parseFlags } from "../util/cli";
 import { applyStaged, prune } from "./apply";
-import { ClusterClient } from "./client";
+import { ClientOptions, ClusterClient } from "./client";
 import { diffCluster } from "./diff";
 import { Inventory } from "./ids";
 import { checkHealth, FluxRef, waitForRevision } from "./wait";
@@ -21,7 +21,7 @@ export const CONN = `  --kubeconfig FILE   kubeconfig to use (default: $KUBECONF
 export const CONN_FLAGS = { kubeconfig: { type: "string" }, context: { type: "string" } } as const;
 
 /** A client for --kubeconfig/--context (or $KUBECONFIG); the caller closes it. */
-export function client(flags: { kubeconfig?: string; context?: string }): ClusterClient {
+export function client(flags: { kubeconfig?: string; context?: string }, opts: ClientOptions = {}): ClusterClient {
     const path = flags.kubeconfig ?? process.env.KUBECONFIG;
     if (!path) throw new GitopsError("--kubeconfig", "no kubeconfig given", "pass --kubeconfig FILE or set KUBECONFIG");
     let text: string;
@@ -30,7 +30,7 @@ export function client(flags: { kubeconfig?: string; context?: string }): Cluste
     } catch (err) {
         throw new GitopsError(path, `cannot read the kubeconfig: ${(err as Error).message}`);
     }
-    return ClusterClient.fromKubeconfig(text, flags.context);
+    return ClusterClient.fromKubeconfig(text, flags.context, opts);
 }
 
 /** Reads YAML/JSON manifests (multi-document; `kind: List` items are flattened). */
