@@ -29,6 +29,10 @@ const COMMANDS: Array<() => Command> = [
     () => require("./report/cli").reportCommand,
     () => require("./render/ks-cli").buildKsCommand,
     () => require("./render/ks-cli").diffKsCommand,
+    () => require("./cluster/flux-cli").getCommand,
+    () => require("./cluster/flux-cli").reconcileCommand,
+    () => require("./cluster/flux-cli").suspendFluxCommand,
+    () => require("./cluster/flux-cli").resumeFluxCommand,
 ];
 
 const isHelp = (a: string) => a === "--help" || a === "-h";
