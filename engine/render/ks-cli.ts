@@ -37,8 +37,9 @@ const SOURCE_HELP = `Where the Kustomization comes from:
 Where its files come from (one of):
   --path DIR               the local directory holding spec.path (a checkout; the repository
                            root is found with git, so ../ references work)
-  --repo URL|DIR [--ref REV]  a repository: spec.path is built at REV (any git revision:
-                           branch, tag, sha, HEAD~1; default the repository's HEAD)
+  --repo URL|DIR [--ref REV]  a repository: spec.path (or --path, as a path inside the
+                           repository) is built at REV (any git revision: branch, tag, sha,
+                           HEAD~1; default the repository's HEAD)
 
 postBuild.substituteFrom ConfigMaps and Secrets are read from:
   --substitute-from FILE   YAML files with ConfigMaps/Secrets (repeatable), first; then
@@ -117,21 +118,24 @@ function checkoutOf(dir: string): { root: string; rel: string } {
     return { root, rel: path.relative(root, abs) || "." };
 }
 
-/** Renders `ks` from --path, or from --repo at `ref`. */
+/**
+ * Renders `ks` at `ref`: from --repo (with --path as the path inside it instead of spec.path), or
+ * from the local directory --path (its git repository when a revision is asked for).
+ */
 async function render(ks: Kustomization, f: SourceFlags, lookup: ReturnType<typeof lookupFor>, ref: string | undefined): Promise<RenderedObject[]> {
     const strict = !!f["strict-substitute"];
-    if (f.path && ref === undefined) {
-        const { root, rel } = checkoutOf(f.path);
+    if (!f.repo && !f.path) throw new GitopsError(ksName(ks), "no files to build", "pass --path DIR (a local checkout of spec.path) or --repo URL|DIR");
+    if (!f.repo && ref === undefined) {
+        const { root, rel } = checkoutOf(f.path!);
         return (await buildKustomization(ks, root, { lookup, strict, path: rel })).objects;
     }
-    const repo = f.repo ?? (f.path ? checkoutOf(f.path).root : undefined);
-    if (!repo) throw new GitopsError(ksName(ks), "no files to build", "pass --path DIR (a local checkout of spec.path) or --repo URL|DIR");
+    const local = f.repo ? undefined : checkoutOf(f.path!);
+    const repo = f.repo ?? local!.root;
+    const rel = f.repo ? f.path : local!.rel;
     const { materialize } = await import("../git");
     const checkout = await materialize(repo, ref);
     try {
-        // With --path, the same directory inside the other revision; else spec.path.
-        const rel = f.path ? checkoutOf(f.path).rel : undefined;
-        // A --kustomization-file inside the repository is read at the same revision too.
+        // A --kustomization-file inside a local repository is read at the same revision too.
         const file = f["kustomization-file"];
         if (file && fs.existsSync(repo) && fs.statSync(repo).isDirectory()) {
             const inRepo = path.relative(checkoutOf(repo).root, path.resolve(file));
@@ -235,7 +239,8 @@ Renders the Flux Kustomization NAME as 'gitops build ks' does, then:
                       of the Kustomization's status.inventory that would be pruned. Nothing is
                       written.
   --against REV       compares it, cluster-free, with the same Kustomization rendered at REV of the
-                      same repository (with --path: git's repository of DIR), object by object.
+                      same repository (--repo, or git's repository of the local --path DIR),
+                      object by object.
 Prints one line per created / configured / deleted object, with the changed fields or a YAML
 diff; Secret values are printed as ***.
 
@@ -259,7 +264,7 @@ ${SOURCE_HELP}
             if (f.against !== undefined) {
                 const before = await render(ks, f, lookup, f.against);
                 const d = diffRenders(before, objects);
-                io.out(d.text || `no changes between ${f.against} and ${f.ref ?? (f.path ? "the working tree" : "HEAD")}\n`);
+                io.out(d.text || `no changes between ${f.against} and ${f.ref ?? (f.repo ? "HEAD" : "the working tree")}\n`);
                 changed = d.changed;
             } else {
                 if (!c) throw new GitopsError(ksName(ks), "no cluster to compare with", "pass --kubeconfig FILE (or set KUBECONFIG), or --against REV to compare two git revisions");

@@ -109,8 +109,10 @@ function sandbox(root: string): string {
 /** A fleet repo with history: dev reconciles, two promotions to test, one to prod, a fix on prod. */
 async function fleetFixture(t: TempGit): Promise<Record<string, string>> {
     const fleet = t.bare("fleet");
-    const ov = (n: number) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nimages:\n  - name: ghcr.io/gitops-platform/echo-version\n    newTag: 1.0.${n}\n`;
-    const c1 = t.commit(fleet, "main", { "apps/dev/kustomization.yaml": ov(0) }, "Reconcile dev\n\nA apps/dev/kustomization.yaml");
+    const ov = (n: number) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base/echo-version\nimages:\n  - name: ghcr.io/gitops-platform/echo-version\n    newTag: 1.0.${n}\n`;
+    const base = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: echo-version\n  namespace: echo\ndata:\n  env: ${cluster_env:=local}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: echo-version\n  namespace: echo\nspec:\n  selector: {matchLabels: {app: echo-version}}\n  template:\n    metadata: {labels: {app: echo-version}}\n    spec:\n      containers:\n        - {name: echo, image: ghcr.io/gitops-platform/echo-version:1.0.0}\n";
+    // dev and test overlays on main, as this program's fleet has them (overlays promotion model)
+    const c1 = t.commit(fleet, "main", { "apps/base/echo-version/app.yaml": base, "apps/dev/kustomization.yaml": ov(0), "apps/test/kustomization.yaml": ov(0) }, "Reconcile dev\n\nA apps/dev/kustomization.yaml");
     await promote({ repo: fleet, from: "dev", to: "test", verifiedRevision: c1, author: TEST_IDENTITY });
     const c2 = t.commit(fleet, "main", { "apps/dev/kustomization.yaml": ov(1) }, "Reconcile dev\n\nM apps/dev/kustomization.yaml");
     const p = await promote({ repo: fleet, from: "dev", to: "test", verifiedRevision: c2, author: TEST_IDENTITY });
