@@ -9,18 +9,8 @@ import * as os from "os";
 import * as path from "path";
 import { parseAllDocuments } from "yaml";
 import { main } from "../../engine/cli";
+import { ApiServer, capture, REAL_APISERVER, startApiServer } from "../helpers/cli";
 import { git } from "../helpers/git";
-import { KubeCluster } from "../e2e/lib/cluster";
-import { startTestApiServer, TestApiServer } from "../kube-apiserver";
-
-const BIN = process.env.GITOPS_E2E_BIN ?? "/var/cache/gitops-e2e/bin";
-const REAL = fs.existsSync(path.join(BIN, "kube-apiserver")) && fs.existsSync(path.join(BIN, "etcd"));
-
-function capture() {
-    const out: string[] = [];
-    const err: string[] = [];
-    return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, text: () => out.join(""), errText: () => err.join("") };
-}
 
 function write(root: string, files: Record<string, string>): void {
     for (const [p, c] of Object.entries(files)) {
@@ -202,31 +192,21 @@ describe("gitops build ks / diff ks / render (CLI, real git and kubectl kustomiz
         assert.match(r.text(), /^note: no deployments in this history: the report counts FleetSync's 'Reconcile <stack>' commits/m);
     });
 
-    describe(`diff ks against a cluster (${REAL ? "real kube-apiserver" : "test API server"})`, () => {
-        let cluster: KubeCluster | undefined;
-        let api: TestApiServer | undefined;
-        let kubeconfig: string;
+    describe(`diff ks against a cluster (${REAL_APISERVER ? "real kube-apiserver" : "test API server"})`, () => {
+        let server: ApiServer;
         let dir: string;
 
         before(async () => {
             dir = fs.mkdtempSync(path.join(os.tmpdir(), "cli-diffks-"));
-            if (REAL) {
-                cluster = new KubeCluster(BIN, dir);
-                await cluster.start();
-                kubeconfig = cluster.kubeconfigPath;
-            } else {
-                api = await startTestApiServer();
-                kubeconfig = api.kubeconfigPath;
-            }
+            server = await startApiServer(dir);
         });
         after(async () => {
-            await cluster?.stop();
-            await api?.stop();
+            await server?.stop();
             fs.rmSync(dir, { recursive: true, force: true });
         });
 
         it("reports created, then configured fields after an apply, with Secret values as ***", async () => {
-            const kc = ["--kubeconfig", kubeconfig];
+            const kc = ["--kubeconfig", server.kubeconfig];
             let r = capture();
             assert.strictEqual(await main(["diff", "ks", "apps", ...ksFlags(), ...kc, "--path", path.join(repo, "apps/dev"), "--exit-code"], r.io), 3, r.errText());
             assert.match(r.text(), /^created web_dev-web_apps_Deployment$/m);

@@ -17,11 +17,8 @@ import * as path from "path";
 import { main } from "../../engine/cli";
 import { ClusterClient } from "../../engine/cluster/client";
 import { KubeObject, RECONCILE_REQUESTED_AT } from "../../engine/flux/api";
-import { KubeCluster } from "../e2e/lib/cluster";
-import { startTestApiServer, TestApiServer } from "../kube-apiserver";
+import { ApiServer, capture, REAL_APISERVER, startApiServer } from "../helpers/cli";
 
-const BIN = process.env.GITOPS_E2E_BIN ?? "/var/cache/gitops-e2e/bin";
-const REAL = fs.existsSync(path.join(BIN, "kube-apiserver")) && fs.existsSync(path.join(BIN, "etcd"));
 const GOMOD = process.env.GOMODCACHE ?? "/var/cache/gitops-e2e/gomod";
 const REV = `main@sha1:${"a".repeat(40)}`;
 
@@ -35,21 +32,14 @@ function crdFile(module: string, file: string): string | undefined {
     return undefined;
 }
 
-function capture() {
-    const out: string[] = [];
-    const err: string[] = [];
-    return { out, err, io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, text: () => out.join(""), errText: () => err.join("") };
-}
-
 const KS_CRD = crdFile("kustomize-controller", "kustomize.toolkit.fluxcd.io_kustomizations.yaml");
 const GIT_CRD = crdFile("source-controller", "source.toolkit.fluxcd.io_gitrepositories.yaml");
 
-(KS_CRD && GIT_CRD ? describe : describe.skip)(`gitops get/reconcile/suspend/resume (${REAL ? "real kube-apiserver" : "test API server"}, Flux CRDs from the Go modules)`, function () {
+(KS_CRD && GIT_CRD ? describe : describe.skip)(`gitops get/reconcile/suspend/resume (${REAL_APISERVER ? "real kube-apiserver" : "test API server"}, Flux CRDs from the Go modules)`, function () {
     this.timeout(180_000);
     let dir: string;
     let kubeconfig: string;
-    let cluster: KubeCluster | undefined;
-    let api: TestApiServer | undefined;
+    let server: ApiServer;
     let c: ClusterClient;
     let stop = false;
     let loop: Promise<void> | undefined;
@@ -77,15 +67,9 @@ const GIT_CRD = crdFile("source-controller", "source.toolkit.fluxcd.io_gitreposi
 
     before(async () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "cli-flux-"));
-        if (REAL) {
-            cluster = new KubeCluster(BIN, dir);
-            await cluster.start();
-            kubeconfig = cluster.kubeconfigPath;
-        } else {
-            api = await startTestApiServer();
-            api.flux.auto = false; // the stand-in below answers, the same way for both servers
-            kubeconfig = api.kubeconfigPath;
-        }
+        server = await startApiServer(dir);
+        if (server.test) server.test.flux.auto = false; // the stand-in below answers, the same way for both servers
+        kubeconfig = server.kubeconfig;
         // Asynchronous: the test API server runs in this process.
         const kubectl = (args: string[], input?: string) =>
             new Promise<string>((resolve, reject) => {
@@ -93,7 +77,7 @@ const GIT_CRD = crdFile("source-controller", "source.toolkit.fluxcd.io_gitreposi
                 child.stdin!.end(input ?? "");
             });
         await kubectl(["apply", "--server-side", "-f", KS_CRD!, "-f", GIT_CRD!]);
-        if (REAL) await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/kustomizations.kustomize.toolkit.fluxcd.io", "crd/gitrepositories.source.toolkit.fluxcd.io"]);
+        if (REAL_APISERVER) await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/kustomizations.kustomize.toolkit.fluxcd.io", "crd/gitrepositories.source.toolkit.fluxcd.io"]);
         await kubectl(["create", "namespace", "flux-system"]);
         await kubectl(
             ["apply", "--server-side", "-f", "-"],
@@ -130,8 +114,7 @@ const GIT_CRD = crdFile("source-controller", "source.toolkit.fluxcd.io_gitreposi
         stop = true;
         await loop;
         c?.close();
-        await cluster?.stop();
-        await api?.stop();
+        await server?.stop();
         if (dir) fs.rmSync(dir, { recursive: true, force: true });
     });
 

@@ -7,15 +7,11 @@ import * as assert from "assert";
 import * as path from "path";
 import { main } from "../../engine/cli";
 import { writePlan, planForStack } from "../../engine/fleet/cli";
+import { capture } from "../helpers/cli";
 import { git, TempGit, TEST_IDENTITY } from "../helpers/git";
 
 const PROJECT = path.join(__dirname, "..", "..");
 
-function capture() {
-    const out: string[] = [];
-    const err: string[] = [];
-    return { io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) }, text: () => out.join(""), errText: () => err.join("") };
-}
 
 describe("gitops promote (CLI, real git)", function () {
     this.timeout(120_000);
