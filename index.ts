@@ -8,7 +8,7 @@ import { readStackConfig } from "./components/config";
 import { Platform } from "./components/platform";
 import { stackDeliveryOutputs } from "./engine/report/metrics";
 
-const { config, secrets } = readStackConfig();
+const { config, secrets } = readStackConfig(pulumi.getStack(), __dirname);
 const actionsSecretNames = Object.keys(new pulumi.Config("gitops").getObject<Record<string, string>>("actionsSecrets") ?? {});
 const platform = new Platform(config.stack, { config, secrets, projectDir: __dirname, actionsSecretNames });
 

@@ -4,7 +4,7 @@
  * resource is registered.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { NS, parseStackConfig, SECRET_KEYS, StackConfig, StackConfigError } from "../engine/config";
+import { NS, parseStackConfig, plainSecretProblem, projectFile, SECRET_KEYS, StackConfig, StackConfigError } from "../engine/config";
 
 export interface StackSecrets {
     githubToken?: pulumi.Output<string>;
@@ -24,7 +24,12 @@ function isSecretKey(fullKey: string): boolean {
     return typeof runtimeConfig.isConfigSecret === "function" ? runtimeConfig.isConfigSecret(fullKey) : true;
 }
 
-export function readStackConfig(stack = pulumi.getStack()): { config: StackConfig; secrets: StackSecrets } {
+/**
+ * @param stack      the stack name (default: the running stack)
+ * @param projectDir the project directory files named in config resolve against (default: the
+ *                   working directory, where Pulumi runs the program)
+ */
+export function readStackConfig(stack = pulumi.getStack(), projectDir = process.cwd()): { config: StackConfig; secrets: StackSecrets } {
     const cfg = new pulumi.Config(NS);
     const raw: Record<string, unknown> = {};
     const file = `Pulumi.${stack}.yaml`;
@@ -42,7 +47,7 @@ export function readStackConfig(stack = pulumi.getStack()): { config: StackConfi
     for (const key of Object.values(SECRET_KEYS)) {
         if (cfg.get(key) === undefined) continue;
         if (!isSecretKey(`${NS}:${key}`)) {
-            problems.push(`${NS}:${key} holds a secret in plain text; remove it from ${file} and set it with \`pulumi config set --secret ${NS}:${key} <value>\``);
+            problems.push(plainSecretProblem(`${NS}:${key}`, file));
             continue;
         }
         if (key === SECRET_KEYS.notificationSecrets || key === SECRET_KEYS.actionsSecrets || key === SECRET_KEYS.registryCredentials) {
@@ -52,5 +57,13 @@ export function readStackConfig(stack = pulumi.getStack()): { config: StackConfi
         }
     }
     if (problems.length) throw new StackConfigError(file, problems);
-    return { config: parseStackConfig(raw, stack, file), secrets };
+    const config = parseStackConfig(raw, stack, file);
+    if (config.flux.componentsFile) {
+        try {
+            projectFile(projectDir, "flux.componentsFile", config.flux.componentsFile);
+        } catch (e) {
+            throw new StackConfigError(file, [(e as Error).message]);
+        }
+    }
+    return { config, secrets };
 }

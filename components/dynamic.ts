@@ -7,7 +7,15 @@
  * resolves engine/<name> against the project directory (the provider host's working directory)
  * and registers a TypeScript loader once.
  */
-export function engine<T = any>(name: string): T {
+/** The engine modules a dynamic provider may load, typed by `import type` only (no runtime import). */
+export interface EngineModules {
+    reconcile: typeof import("../engine/reconcile");
+    git: typeof import("../engine/git");
+    "keys/ssh": typeof import("../engine/keys/ssh");
+    localcluster: typeof import("../engine/localcluster");
+}
+
+export function engine<K extends keyof EngineModules>(name: K): EngineModules[K] {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const path = require("path");
     if (!require.extensions[".ts"]) {

@@ -9,6 +9,7 @@
  * Secrets (kubeconfig, deploy key, git credentials) are inputs only; outputs never carry them.
  */
 import * as pulumi from "@pulumi/pulumi";
+import type { InventoryEntry } from "../engine/cluster/ids";
 import type { KubeObject } from "../engine/flux/api";
 import { engine } from "./dynamic";
 
@@ -38,7 +39,7 @@ export interface FleetSyncOutputs {
     commit: string;
     previous: string | null;
     appliedRevision?: string;
-    inventory: Array<{ id: string; v: string }>;
+    inventory: InventoryEntry[];
     clusterFingerprint?: string;
     recoverySeconds?: number;
     waitSeconds?: number;
@@ -259,7 +260,7 @@ export interface FleetSyncArgs {
 export class FleetSync extends pulumi.dynamic.Resource {
     declare readonly commit: pulumi.Output<string>;
     declare readonly appliedRevision: pulumi.Output<string | undefined>;
-    declare readonly inventory: pulumi.Output<Array<{ id: string; v: string }>>;
+    declare readonly inventory: pulumi.Output<InventoryEntry[]>;
     declare readonly recoverySeconds: pulumi.Output<number | undefined>;
     declare readonly waitSeconds: pulumi.Output<number | undefined>;
     declare readonly summary: pulumi.Output<string>;

@@ -13,7 +13,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../engine/config";
+import { projectFile, StackConfig } from "../engine/config";
 import type { KubeObject } from "../engine/flux/api";
 import { FleetPlan, renderFleet } from "../engine/fleet/layout";
 import { providerSecretName, RECEIVER_SECRET } from "../engine/fleet/objects";
@@ -65,9 +65,11 @@ export class Platform extends pulumi.ComponentResource {
 
         let componentsYaml: string | undefined;
         if (cfg.flux.componentsFile) {
-            const file = path.resolve(args.projectDir, cfg.flux.componentsFile);
-            if (!fs.existsSync(file)) throw new pulumi.ResourceError(`gitops:flux.componentsFile: ${file} does not exist; vendor the Flux release's install.yaml there or remove the setting`, this);
-            componentsYaml = fs.readFileSync(file, "utf8");
+            try {
+                componentsYaml = fs.readFileSync(projectFile(args.projectDir, "flux.componentsFile", cfg.flux.componentsFile), "utf8");
+            } catch (e) {
+                throw new pulumi.ResourceError((e as Error).message, this);
+            }
         }
         if (cfg.notifications.receiver.enabled && !args.secrets.receiverToken) {
             throw new pulumi.ResourceError("gitops:notifications.receiver.enabled needs a token: run `pulumi config set --secret gitops:receiverToken $(openssl rand -hex 32)`", this);

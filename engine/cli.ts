@@ -33,6 +33,9 @@ const COMMANDS: Array<() => Command> = [
     () => require("./cluster/flux-cli").reconcileCommand,
     () => require("./cluster/flux-cli").suspendFluxCommand,
     () => require("./cluster/flux-cli").resumeFluxCommand,
+    () => require("./prereq/cli").checkCommand,
+    () => require("./up/cli").upConfigCommand,
+    () => require("./up/cli").upSummaryCommand,
 ];
 
 const isHelp = (a: string) => a === "--help" || a === "-h";

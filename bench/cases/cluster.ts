@@ -60,6 +60,7 @@ async function startServer(): Promise<Server> {
     const rl = readline.createInterface({ input: child.stdout! });
     const waiters: Array<(l: string) => void> = [];
     rl.on("line", (l) => waiters.shift()?.(l));
+    child.on("error", (e) => waiters.shift()?.(`ERROR cannot start ${process.execPath}: ${e.message}`));
     const nextLine = () => new Promise<string>((r) => waiters.push(r));
     const ready = await nextLine();
     if (!ready.startsWith("READY ")) throw new Error(`server did not start: ${ready}`);

@@ -26,11 +26,14 @@ export function createCluster(name: string, cfg: ClusterConfig, kubeconfigSecret
             let kubeconfig: pulumi.Input<string> | undefined = kubeconfigSecret;
             if (cfg.existing.kubeconfigPath) {
                 const file = cfg.existing.kubeconfigPath.replace(/^~(?=\/)/, process.env.HOME ?? "~");
-                if (!fs.existsSync(file)) throw new Error(`gitops:cluster.existing.kubeconfigPath: ${file} does not exist; point it at a kubeconfig file or set the secret gitops:kubeconfig`);
+                if (!fs.existsSync(file)) throw new pulumi.ResourceError(`gitops:cluster.existing.kubeconfigPath: ${file} does not exist; point it at a kubeconfig file or set the secret gitops:kubeconfig`, opts?.parent);
                 kubeconfig = pulumi.secret(fs.readFileSync(file, "utf8"));
             }
             if (!kubeconfig) {
-                throw new Error("gitops:cluster.kind is existing but no kubeconfig is set; run `pulumi config set --secret gitops:kubeconfig \"$(cat ~/.kube/config)\"` or set gitops:cluster.existing.kubeconfigPath");
+                throw new pulumi.ResourceError(
+                    "gitops:cluster.kind is existing but no kubeconfig is set; run `pulumi config set --secret gitops:kubeconfig \"$(cat ~/.kube/config)\"` or set gitops:cluster.existing.kubeconfigPath",
+                    opts?.parent,
+                );
             }
             return new ExistingCluster(name, { clusterName: cfg.name, kubeconfig, context: cfg.existing.context }, opts);
         }

@@ -4,7 +4,7 @@
  * and ImageUpdateAutomation (commit the setter-marker updates and push to a branch).
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { ImageAutomationConfig, ImagePolicyConfig } from "../../engine/config";
+import { ImageAutomationConfig, ImagePolicyConfig, regexpProblem, semverRangeProblem } from "../../engine/config";
 import { ImagePolicy, ImageRepository, ImageUpdateAutomation } from "../../engine/flux/api";
 import { DEFAULT_AUTOMATION_TEMPLATE, DEFAULT_EXCLUSION_LIST, imagePolicy, imageRepository, imageUpdateAutomation } from "../../engine/fleet/objects";
 import { ManifestComponent } from "../flux/manifest";
@@ -50,14 +50,12 @@ export class FluxImagePolicy extends ManifestComponent<ImagePolicy> {
     constructor(name: string, args: ImagePolicyArgs, opts?: pulumi.ComponentResourceOptions) {
         const chosen = [args.semver, args.numerical, args.alphabetical].filter((x) => x !== undefined).length;
         if (chosen !== 1) throw new pulumi.ResourceError(`image policy ${name}: set exactly one of semver, numerical, alphabetical`, opts?.parent);
-        if (args.filterTags) {
-            try {
-                // Go RE2 named groups (?P<name>) are valid JS once written as (?<name>).
-                new RegExp(args.filterTags.pattern.replace(/\(\?P</g, "(?<"));
-            } catch (e) {
-                throw new pulumi.ResourceError(`image policy ${name}: filterTags.pattern is not a valid regular expression: ${(e as Error).message}`, opts?.parent);
-            }
-        }
+        // The same rules the stack config is checked with (engine/config/validate.ts).
+        const problems: Array<[string, { what: string; fix: string } | undefined]> = [
+            ["filterTags.pattern", args.filterTags ? regexpProblem(args.filterTags.pattern) : undefined],
+            ["semver", args.semver !== undefined ? semverRangeProblem(args.semver) : undefined],
+        ];
+        for (const [key, p] of problems) if (p) throw new pulumi.ResourceError(`image policy ${name}: ${key} ${p.what} (${p.fix})`, opts?.parent);
         const p: ImagePolicyConfig = { semver: args.semver, numerical: args.numerical, alphabetical: args.alphabetical, filterTags: args.filterTags, interval: "1m0s" };
         super("gitops:images:ImagePolicy", name, imagePolicy(args.objectName ?? name, args.namespace ?? "flux-system", p), opts);
     }

@@ -4,6 +4,9 @@
  * the key and the expected shape. Errors are collected, so one run reports every problem.
  */
 
+/** The config namespace: every setting is `gitops:<key>`. */
+export const NS = "gitops";
+
 export class ConfigErrors {
     readonly messages: string[] = [];
     add(key: string, expected: string, got: unknown): void {
@@ -20,11 +23,24 @@ export class ConfigErrors {
 export function describe(v: unknown): string {
     if (v === undefined) return "nothing";
     if (v === null) return "null";
-    if (typeof v === "string") return JSON.stringify(v);
+    if (typeof v === "string") return JSON.stringify(redactUrl(v));
     if (Array.isArray(v)) return "a list";
     if (typeof v === "object") return "an object";
     return `${typeof v} ${JSON.stringify(v)}`;
 }
+
+/** Query parameters that carry credentials (webhook tokens, signed URLs). */
+export const SECRET_QUERY = /^(token|access_token|api[-_]?key|key|secret|password|passwd|sig|signature|auth|code|x-amz-signature)$/i;
+
+/** `s` with URL user info and credential-bearing query values masked, safe to print. */
+export function redactUrl(s: string): string {
+    return s
+        .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@?#\s"]*@/gi, "$1***@")
+        .replace(/([?&])([^=&#\s"]+)=([^&#\s"]*)/g, (m, sep: string, k: string) => (SECRET_QUERY.test(k) ? `${sep}${k}=***` : m));
+}
+
+/** A value rule (engine/config/validate.ts): what is wrong and what to do, or undefined. */
+export type Rule = (value: string) => { what: string; fix: string } | undefined;
 
 /** A value at a key path; every reader reports against `key`. */
 export class Node {
@@ -62,7 +78,7 @@ export class Node {
         return true;
     }
 
-    string(def?: string, opts: { pattern?: RegExp; patternText?: string; nonEmpty?: boolean } = {}): string {
+    string(def?: string, opts: StringOptions = {}): string {
         if (!this.present) {
             if (def === undefined) {
                 this.errors.add(this.key, "is required (a string)", this.value);
@@ -78,11 +94,19 @@ export class Node {
             this.errors.add(this.key, "must not be empty", this.value);
         } else if (opts.pattern && !opts.pattern.test(this.value)) {
             this.errors.add(this.key, `must be ${opts.patternText ?? `a string matching ${opts.pattern}`}`, this.value);
+        } else {
+            for (const rule of [opts.rule ?? []].flat()) {
+                const p = rule(this.value);
+                if (p) {
+                    this.errors.addRaw(`${this.key} ${p.what} (${p.fix})`);
+                    break;
+                }
+            }
         }
         return this.value;
     }
 
-    optionalString(opts: { pattern?: RegExp; patternText?: string } = {}): string | undefined {
+    optionalString(opts: StringOptions = {}): string | undefined {
         if (!this.present) return undefined;
         return this.string(undefined, opts);
     }
@@ -170,6 +194,14 @@ export class Node {
         }
         return this.value;
     }
+}
+
+export interface StringOptions {
+    pattern?: RegExp;
+    patternText?: string;
+    nonEmpty?: boolean;
+    /** Rules run when the pattern holds; the first problem is reported with its fix. */
+    rule?: Rule | Rule[];
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -7,7 +7,9 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { GitopsError } from "../errors";
-import { isPlainObject } from "./check";
+import { confine } from "../util/paths";
+import { describe, isPlainObject } from "./check";
+import { plainSecretProblem } from "./validate";
 import { NS, parseStackConfig, SECRET_KEYS, StackConfig, StackConfigError } from "./schema";
 
 export interface LoadedStack {
@@ -29,9 +31,7 @@ export function splitStackFileConfig(entries: Record<string, unknown>, file: str
         const secure = isPlainObject(value) && Object.keys(value).length === 1 && typeof value.secure === "string";
         if (secretNames.has(key)) {
             if (!secure && !isSecureTree(value)) {
-                problems.push(
-                    `${fullKey} holds a secret in plain text; remove it from ${path.basename(file)} and set it with \`pulumi config set --secret ${fullKey} <value>\``,
-                );
+                problems.push(plainSecretProblem(fullKey, path.basename(file)));
             } else secretKeys.push(key);
             continue;
         }
@@ -59,15 +59,42 @@ export function loadStackFile(projectDir: string, stack: string): LoadedStack {
     if (!fs.existsSync(file)) {
         throw new GitopsError(file, `no such stack file`, `create it with \`pulumi stack init ${stack}\` or pick one of: ${listStacks(projectDir).join(", ") || "(none)"}`);
     }
-    let doc: unknown;
-    try {
-        doc = parseYaml(fs.readFileSync(file, "utf8"), { prettyErrors: true });
-    } catch (e) {
-        throw new GitopsError(path.basename(file), `is not valid YAML: ${(e as Error).message}`);
-    }
-    const entries = isPlainObject(doc) && isPlainObject(doc.config) ? doc.config : {};
+    const entries = readStackFileConfig(file);
     const { raw, secretKeys } = splitStackFileConfig(entries, path.basename(file));
     return { config: parseStackConfig(raw, stack, path.basename(file)), secretKeys, file };
+}
+
+/**
+ * The `config:` mapping of a stack file. A file that is empty, binary, not YAML, not a mapping, or
+ * whose `config:` is not a mapping is an error naming the file: rendering it as "all defaults"
+ * would replace everything the stack owns.
+ */
+export function readStackFileConfig(file: string): Record<string, unknown> {
+    const name = path.basename(file);
+    const fix = "restore it from version control, or write `config:` with the stack's gitops:* settings (see README, Stack config)";
+    const buf = fs.readFileSync(file);
+    if (buf.includes(0) || !isUtf8(buf)) throw new GitopsError(name, "is not a text file (it holds binary data)", fix);
+    const text = buf.toString("utf8");
+    if (!/^\s*[^\s#]/m.test(text)) throw new GitopsError(name, "is empty", fix);
+    let doc: unknown;
+    try {
+        doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+    } catch (e) {
+        throw new GitopsError(name, `is not valid YAML: ${(e as Error).message}`, "fix the YAML syntax at the line shown");
+    }
+    if (!isPlainObject(doc)) throw new GitopsError(name, `must be a YAML mapping with a \`config:\` key; it holds ${describe(doc)}`, fix);
+    if (!("config" in doc) || doc.config === null) return {};
+    if (!isPlainObject(doc.config)) throw new GitopsError(`${name}: config`, `must be a mapping of settings; it holds ${describe(doc.config)}`, fix);
+    return doc.config;
+}
+
+function isUtf8(buf: Buffer): boolean {
+    try {
+        new TextDecoder("utf-8", { fatal: true }).decode(buf);
+        return true;
+    } catch {
+        return false;
+    }
 }
 
 export function listStacks(projectDir: string): string[] {
@@ -76,4 +103,23 @@ export function listStacks(projectDir: string): string[] {
         .map((f) => /^Pulumi\.([^.]+)\.yaml$/.exec(f)?.[1])
         .filter((s): s is string => !!s)
         .sort();
+}
+
+/**
+ * A file a stack setting names (gitops:flux.componentsFile), resolved against the project
+ * directory and confined to it (symbolic links included). Returns the absolute path of an
+ * existing regular file, or throws a GitopsError naming the key and what to do.
+ */
+export function projectFile(projectDir: string, key: string, value: string): string {
+    const where = `${NS}:${key}`;
+    const fix = `vendor the file inside the project directory (${path.resolve(projectDir)}) and give its path relative to it, or remove the setting`;
+    const file = confine(projectDir, value, where, { fix });
+    let st: fs.Stats;
+    try {
+        st = fs.statSync(file);
+    } catch {
+        throw new GitopsError(where, `${file} does not exist`, fix);
+    }
+    if (!st.isFile()) throw new GitopsError(where, `${file} is not a regular file`, fix);
+    return file;
 }

@@ -21,9 +21,23 @@ import {
     DURATION,
     DURATION_TEXT,
     Node,
+    NS,
 } from "./check";
+import {
+    branchNameProblem,
+    fullRefNameProblem,
+    projectPathProblem,
+    regexpProblem,
+    repoPathProblem,
+    SECRET_NAME,
+    semverRangeProblem,
+    tagNameProblem,
+    urlCredentialProblem,
+    webhookAddressProblem,
+} from "./validate";
 
-export const NS = "gitops";
+/** The config namespace: every setting is `gitops:<key>`. */
+export { NS };
 
 export const CLUSTER_KINDS = ["k3d", "kind", "aks", "existing", "none"] as const;
 export type ClusterKind = (typeof CLUSTER_KINDS)[number];
@@ -536,14 +550,16 @@ function readCluster(n: Node, stack: string): ClusterConfig {
 
 function readFleet(n: Node, stack: string, promotion: PromotionConfig): FleetConfig {
     n.object(["url", "clusterUrl", "branch", "path", "author", "github"]);
-    const url = n.at("url").string(".fleet/fleet.git");
+    const fleetCredential = (u: string) => urlCredentialProblem(u, { secretKey: SECRET_KEYS.githubToken });
+    const url = n.at("url").string(".fleet/fleet.git", { rule: fleetCredential });
     const remote = /^(ssh|https?|git):\/\//.test(url) || /^[^/]+@[^:]+:/.test(url);
     const clusterUrl = n.at("clusterUrl").string(remote ? url : `http://host.k3d.internal:8765/fleet.git`, {
         pattern: /^(ssh|https?):\/\//,
         patternText: "an ssh:// or http(s):// URL the cluster can reach",
+        rule: fleetCredential,
     });
-    const branch = n.at("branch").string(promotion.model === "branches" ? stack : "main");
-    const path = n.at("path").string(`clusters/${stack}`, { pattern: /^[A-Za-z0-9._\-/]+$/, patternText: "a relative path" });
+    const branch = n.at("branch").string(promotion.model === "branches" ? stack : "main", { rule: branchNameProblem });
+    const path = n.at("path").string(`clusters/${stack}`, { pattern: /^[A-Za-z0-9._\-/]+$/, patternText: "a relative path", rule: [repoPathProblem, ownedDirProblem] });
     const au = n.at("author");
     au.object(["name", "email"]);
     const author = { name: au.at("name").string("gitops-platform"), email: au.at("email").string("gitops-platform@users.noreply.local") };
@@ -571,7 +587,7 @@ function readFlux(n: Node): FluxConfig {
         interval: n.at("interval").string("1m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
         syncInterval: n.at("syncInterval").string("10m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
         networkPolicy: n.at("networkPolicy").bool(true),
-        componentsFile: n.at("componentsFile").optionalString(),
+        componentsFile: n.at("componentsFile").optionalString({ rule: projectPathProblem }),
     };
 }
 
@@ -584,7 +600,7 @@ function readSource(n: Node): SourceConfig {
         name: n.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
         kind,
         namespace: n.at("namespace").string("flux-system", { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
-        url: n.at("url").string(),
+        url: n.at("url").string(undefined, { rule: (u) => urlCredentialProblem(u, { secretRefHint: `put them in a Secret in the cluster and name it in ${n.key}.secretRef` }) }),
         interval: n.at("interval").string(kind === "helm" ? "1h0m0s" : "1m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
         ignore: n.at("ignore").optionalString(),
         secretRef: n.at("secretRef").optionalString({ pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
@@ -596,6 +612,17 @@ function readSource(n: Node): SourceConfig {
         if (kind === "helm") n.errors.add(ref.key, "is not used by helm sources; remove it", ref.value);
         else if (ref.object(refKeys)) {
             s.ref = ref.stringMap();
+            const rules: Record<string, (v: string) => { what: string; fix: string } | undefined> = {
+                branch: branchNameProblem,
+                tag: kind === "git" ? tagNameProblem : (t) => (/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(t) ? undefined : { what: "is not a valid OCI tag", fix: "use letters, digits, '_', '.' and '-' (at most 128)" }),
+                semver: semverRangeProblem,
+                semverFilter: regexpProblem,
+                name: fullRefNameProblem,
+            };
+            for (const [k, v] of Object.entries(s.ref)) {
+                const problem = v !== "" ? rules[k]?.(v) : undefined;
+                if (problem) n.errors.addRaw(`${ref.key}.${k} ${problem.what} (${problem.fix})`);
+            }
             const chosen = Object.keys(s.ref).filter((k) => k !== "semverFilter");
             if (kind === "oci" && chosen.length > 1 && !chosen.includes("digest")) {
                 n.errors.add(ref.key, "must set one of tag, semver or digest", s.ref);
@@ -669,7 +696,7 @@ function readRelease(n: Node): ReleaseConfig {
         namespace: n.at("namespace").string(name, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
         targetNamespace: n.at("targetNamespace").optionalString({ pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
         chart: n.at("chart").string(),
-        version: n.at("version").string(undefined, { pattern: /^[^\s]+$/, patternText: "a pinned chart version or semver range without spaces" }),
+        version: n.at("version").string(undefined, { pattern: /^[^\s]+$/, patternText: "a pinned chart version or semver range without spaces", rule: semverRangeProblem }),
         source: n.at("source").string(),
         interval: n.at("interval").string("10m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
         timeout: n.at("timeout").optionalString({ pattern: DURATION, patternText: DURATION_TEXT }),
@@ -713,12 +740,20 @@ function readDecryption(n: Node): { provider: "sops"; secretRef: string } | unde
 /** postBuild variable names, as Flux validates them. */
 const VAR_NAME = /^[_a-zA-Z][_a-zA-Z0-9]*$/;
 
-function readVars(n: Node): Record<string, string> {
+function readVars(n: Node, substituteFromKey: string): Record<string, string> {
     const vars = n.stringMap();
     for (const k of Object.keys(vars)) {
         if (!VAR_NAME.test(k)) n.errors.add(`${n.key}.${k}`, "is not a valid variable name (letters, digits and '_', not starting with a digit)", k);
+        else if (SECRET_NAME.test(k)) {
+            n.errors.addRaw(`${n.key}.${k} names a secret but holds it in plain text, which lands in Git (put it in a Kubernetes Secret and list that Secret in ${substituteFromKey} with kind: Secret)`);
+        }
     }
     return vars;
+}
+
+/** fleet.path must name a directory below the root: the stack owns (and replaces) it. */
+function ownedDirProblem(p: string): { what: string; fix: string } | undefined {
+    return p.replace(/^(\.\/)+/, "").replace(/^\.$/, "").replace(/\/+$/, "") === "" ? { what: "names the repository root, which the stack would own and replace", fix: 'give a directory below it, such as "clusters/dev"' } : undefined;
 }
 
 function readSync(n: Node, stack: string): SyncSettings {
@@ -728,7 +763,7 @@ function readSync(n: Node, stack: string): SyncSettings {
         retryInterval: n.at("retryInterval").string("2m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
         timeout: n.at("timeout").string("5m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
         wait: n.at("wait").bool(true),
-        substitute: { cluster_env: stack, ...readVars(n.at("substitute")) },
+        substitute: { cluster_env: stack, ...readVars(n.at("substitute"), `${n.key}.substituteFrom`) },
         substituteFrom: readSubstituteFrom(n.at("substituteFrom")),
         decryption: readDecryption(n.at("decryption")),
     };
@@ -738,7 +773,7 @@ function readKustomization(n: Node): KustomizationConfig {
     n.object(["name", "path", "source", "prune", "wait", "interval", "timeout", "retryInterval", "dependsOn", "healthChecks", "targetNamespace", "substitute", "substituteFrom", "decryption"], true);
     return {
         name: n.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
-        path: n.at("path").string(undefined, { pattern: /^\.?\/?[A-Za-z0-9._\-/]*$/, patternText: 'a path in the source such as "./apps/dev"' }),
+        path: n.at("path").string(undefined, { pattern: /^\.?\/?[A-Za-z0-9._\-/]*$/, patternText: 'a path in the source such as "./apps/dev"', rule: repoPathProblem }),
         source: n.at("source").optionalString(),
         prune: n.at("prune").bool(true),
         wait: n.at("wait").bool(false),
@@ -751,7 +786,7 @@ function readKustomization(n: Node): KustomizationConfig {
             return { apiVersion: h.at("apiVersion").optionalString(), kind: h.at("kind").string(), name: h.at("name").string(), namespace: h.at("namespace").optionalString() };
         }),
         targetNamespace: n.at("targetNamespace").optionalString({ pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
-        substitute: readVars(n.at("substitute")),
+        substitute: readVars(n.at("substitute"), `${n.key}.substituteFrom`),
         substituteFrom: readSubstituteFrom(n.at("substituteFrom")),
         decryption: readDecryption(n.at("decryption")),
     };
@@ -760,18 +795,18 @@ function readKustomization(n: Node): KustomizationConfig {
 function readImagePolicy(n: Node): ImagePolicyConfig | undefined {
     if (!n.object(["semver", "numerical", "alphabetical", "filterTags", "interval", "exclusionList", "secretRef", "provider"])) return undefined;
     const p: ImagePolicyConfig = {
-        semver: n.at("semver").optionalString(),
+        semver: n.at("semver").optionalString({ rule: semverRangeProblem }),
         numerical: n.at("numerical").present ? n.at("numerical").oneOf(["asc", "desc"] as const) : undefined,
         alphabetical: n.at("alphabetical").present ? n.at("alphabetical").oneOf(["asc", "desc"] as const) : undefined,
         interval: n.at("interval").string("1m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        exclusionList: n.at("exclusionList").present ? n.at("exclusionList").list((e) => e.string()) : undefined,
+        exclusionList: n.at("exclusionList").present ? n.at("exclusionList").list((e) => e.string(undefined, { rule: regexpProblem })) : undefined,
         secretRef: n.at("secretRef").optionalString(),
         provider: n.at("provider").present ? n.at("provider").oneOf(["generic", "aws", "azure", "gcp"] as const) : undefined,
     };
     const chosen = [p.semver, p.numerical, p.alphabetical].filter((x) => x !== undefined).length;
     if (chosen !== 1) n.errors.add(n.key, "must set exactly one of semver, numerical, alphabetical", n.value);
     const f = n.at("filterTags");
-    if (f.object(["pattern", "extract"])) p.filterTags = { pattern: f.at("pattern").string(), extract: f.at("extract").optionalString() };
+    if (f.object(["pattern", "extract"])) p.filterTags = { pattern: f.at("pattern").string(undefined, { rule: regexpProblem }), extract: f.at("extract").optionalString() };
     return p;
 }
 
@@ -807,8 +842,8 @@ function readCanary(n: Node, appName: string): CanaryConfig | undefined {
             ],
         ),
         loadTest: n.at("loadTest").bool(true),
-        confirmPromotion: n.at("confirmPromotion").optionalString({ pattern: /^https?:\/\//, patternText: "an http(s):// URL" }),
-        rollbackWebhook: n.at("rollbackWebhook").optionalString({ pattern: /^https?:\/\//, patternText: "an http(s):// URL" }),
+        confirmPromotion: n.at("confirmPromotion").optionalString({ pattern: /^https?:\/\//, patternText: "an http(s):// URL", rule: (u) => urlCredentialProblem(u) }),
+        rollbackWebhook: n.at("rollbackWebhook").optionalString({ pattern: /^https?:\/\//, patternText: "an http(s):// URL", rule: (u) => urlCredentialProblem(u) }),
     };
 }
 
@@ -822,12 +857,20 @@ function readApp(n: Node, delivery: DeliveryConfig): AppConfig {
         tag: n.at("tag").string(undefined, { pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, patternText: "an image tag" }),
         port: n.at("port").int(8080, 1, 65535),
         replicas: n.at("replicas").int(1, 0, 1000),
-        env: n.at("env").stringMap(),
+        env: readEnv(n.at("env")),
         imagePolicy: readImagePolicy(n.at("imagePolicy")),
         freeze: n.at("freeze").bool(false),
         canary: readCanary(n.at("canary"), name),
         istioInjection: n.at("istioInjection").present ? n.at("istioInjection").bool(delivery.istio.enabled) : delivery.istio.enabled ? true : undefined,
     };
+}
+
+function readEnv(n: Node): Record<string, string> {
+    const env = n.stringMap();
+    for (const k of Object.keys(env)) {
+        if (SECRET_NAME.test(k)) n.errors.addRaw(`${n.key}.${k} names a secret but holds it in plain text, which lands in Git (keep secrets out of stack config: give the app the value from a Kubernetes Secret)`);
+    }
+    return env;
 }
 
 function readImageAutomation(n: Node, stack: string, fleet: FleetConfig): ImageAutomationConfig {
@@ -837,9 +880,9 @@ function readImageAutomation(n: Node, stack: string, fleet: FleetConfig): ImageA
     return {
         enabled: n.at("enabled").bool(false),
         interval: n.at("interval").string("30m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        checkoutBranch: n.at("checkoutBranch").string(fleet.branch),
-        pushBranch: n.at("pushBranch").string(`__image/${stack}/project`),
-        path: n.at("path").string(`./apps/${stack}`),
+        checkoutBranch: n.at("checkoutBranch").string(fleet.branch, { rule: branchNameProblem }),
+        pushBranch: n.at("pushBranch").string(`__image/${stack}/project`, { rule: branchNameProblem }),
+        path: n.at("path").string(`./apps/${stack}`, { rule: repoPathProblem }),
         author: { name: au.at("name").string("fluxcdbot"), email: au.at("email").string("fluxcdbot@users.noreply.github.com") },
         messageTemplate: n.at("messageTemplate").optionalString(),
     };
@@ -872,7 +915,7 @@ function readDelivery(n: Node): DeliveryConfig {
                 name: m.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
                 namespace: m.at("namespace").string(FLAGGER_NAMESPACE, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
                 query: m.at("query").string(),
-                address: m.at("address").string(PROMETHEUS_URL, { pattern: /^https?:\/\//, patternText: "an http(s):// URL" }),
+                address: m.at("address").string(PROMETHEUS_URL, { pattern: /^https?:\/\//, patternText: "an http(s):// URL", rule: (u) => urlCredentialProblem(u) }),
             };
         }),
     };
@@ -885,11 +928,14 @@ function readNotifications(n: Node): NotificationsConfig {
     return {
         providers: n.at("providers").list((p) => {
             p.object(["name", "type", "channel", "address"], true);
+            const name = p.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT });
             return {
-                name: p.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
+                name,
                 type: p.at("type").oneOf(["slack", "msteams", "github", "generic"] as const),
                 channel: p.at("channel").optionalString(),
-                address: p.at("address").optionalString(),
+                address: p.at("address").optionalString({
+                    rule: [(a) => webhookAddressProblem(a, name || "<provider>"), (a) => urlCredentialProblem(a, { secretKey: SECRET_KEYS.notificationSecrets, secretPath: name || "<provider>" })],
+                }),
             };
         }),
         alerts: n.at("alerts").list((a) => {
@@ -914,7 +960,7 @@ function readNotifications(n: Node): NotificationsConfig {
         receiver: {
             enabled: r.at("enabled").bool(false),
             type: r.at("type").oneOf(["github", "generic"] as const, "github"),
-            address: r.at("address").optionalString({ pattern: /^https?:\/\/[^/]+\/?$/, patternText: 'the public base URL of the webhook receiver, such as "https://flux-webhook.example.com"' }),
+            address: r.at("address").optionalString({ pattern: /^https?:\/\/[^/]+\/?$/, patternText: 'the public base URL of the webhook receiver, such as "https://flux-webhook.example.com"', rule: (u) => urlCredentialProblem(u) }),
         },
     };
 }

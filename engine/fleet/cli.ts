@@ -2,34 +2,29 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Command } from "../util/cli";
-import { loadStackFile } from "../config/load";
+import { loadStackFile, projectFile } from "../config/load";
 import { SECRET_KEYS } from "../config/schema";
 import { GitopsError } from "../errors";
 import { parseFlags } from "../util/cli";
+import { AtomicOptions, writeTreeAtomic } from "../util/atomic";
 import { FleetPlan, renderFleet } from "./layout";
 
 /** Reads a stack file and renders its fleet plan; shared by the CLI and tests. */
 export function planForStack(projectDir: string, stack: string): FleetPlan {
     const { config, secretKeys } = loadStackFile(projectDir, stack);
-    let componentsYaml: string | undefined;
-    if (config.flux.componentsFile) {
-        const file = path.resolve(projectDir, config.flux.componentsFile);
-        if (!fs.existsSync(file)) throw new GitopsError("gitops:flux.componentsFile", `${file} does not exist`, "vendor the Flux release's install.yaml there or remove the setting");
-        componentsYaml = fs.readFileSync(file, "utf8");
-    }
+    const componentsYaml = config.flux.componentsFile ? fs.readFileSync(projectFile(projectDir, "flux.componentsFile", config.flux.componentsFile), "utf8") : undefined;
     // Only the names of secret-backed providers matter here; their values stay in Pulumi.
     const providerSecrets = secretKeys.includes(SECRET_KEYS.notificationSecrets) ? config.notifications.providers.map((p) => p.name) : [];
     return renderFleet(config, { componentsYaml, providerSecrets });
 }
 
-/** Writes a plan's files under `out`, replacing whatever the stack owns there. */
-export function writePlan(plan: FleetPlan, out: string): void {
-    for (const prefix of plan.owned) fs.rmSync(path.join(out, prefix), { recursive: true, force: true });
-    for (const [rel, content] of Object.entries(plan.files)) {
-        const file = path.join(out, rel);
-        fs.mkdirSync(path.dirname(file), { recursive: true });
-        fs.writeFileSync(file, content);
-    }
+/**
+ * Writes a plan's files under `out`, replacing whatever the stack owns there, atomically: every
+ * path is confined to `out` (symbolic links included), the new tree is staged in temporary
+ * siblings and swapped in; a failure leaves `out` exactly as it was.
+ */
+export function writePlan(plan: FleetPlan, out: string, opts: Pick<AtomicOptions, "beforeStep"> = {}): void {
+    writeTreeAtomic(out, { files: plan.files, replaceDirs: plan.owned }, { where: "--out", ...opts });
 }
 
 export const fleetRenderCommand: Command = {

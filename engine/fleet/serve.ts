@@ -7,6 +7,7 @@
 import { spawn } from "child_process";
 import * as http from "http";
 import * as path from "path";
+import { confine } from "../util/paths";
 
 export interface FleetServer {
     url: string;
@@ -22,12 +23,21 @@ export function serveFleet(root: string, port = 8765, host = "127.0.0.1"): Promi
             res.writeHead(403, { "content-type": "text/plain" }).end("this fleet server is read-only\n");
             return;
         }
+        // The request path must name something under the root (no "..", no link leading out).
+        let pathInfo: string;
+        try {
+            pathInfo = decodeURIComponent(url.pathname);
+            confine(projectRoot, `.${pathInfo}`, "request path");
+        } catch {
+            res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+            return;
+        }
         const cgi = spawn("git", ["http-backend"], {
             env: {
                 PATH: process.env.PATH ?? "",
                 GIT_PROJECT_ROOT: projectRoot,
                 GIT_HTTP_EXPORT_ALL: "1",
-                PATH_INFO: decodeURIComponent(url.pathname),
+                PATH_INFO: pathInfo,
                 QUERY_STRING: url.search.replace(/^\?/, ""),
                 REQUEST_METHOD: req.method ?? "GET",
                 CONTENT_TYPE: req.headers["content-type"] ?? "",

@@ -7,6 +7,7 @@
  * the head we started from): edits to other files survive, an edit by someone else to a file we
  * also change fails with the paths in conflict and nothing is pushed.
  */
+import { branchNameProblem } from "../config/validate";
 import { GitopsError } from "../errors";
 import { GitAuth, Identity } from "./exec";
 import { pushError, Remote } from "./remote";
@@ -65,10 +66,10 @@ export function ownedBy(p: string, prefix: string): boolean {
     return pre === "" || p === pre || p.startsWith(pre + "/");
 }
 
+/** Throws unless `branch` is a valid branch name (`git check-ref-format --branch`, engine/config/validate.ts). */
 export function checkBranchName(branch: string, where = "branch"): string {
-    if (!branch || typeof branch !== "string" || !/^[A-Za-z0-9._\/-]+$/.test(branch) || branch.startsWith("-") || branch.includes("..") || branch.endsWith(".lock") || branch.endsWith("/") || branch.startsWith("/")) {
-        throw new GitopsError(`${where}:${branch}`, "invalid branch name", "use letters, digits, '.', '_', '-' and '/'");
-    }
+    const p = typeof branch === "string" ? branchNameProblem(branch) : { what: "is not a string", fix: "" };
+    if (p) throw new GitopsError(`${where}:${branch}`, `invalid branch name: ${p.what.replace(/^is not a valid branch name: /, "")}`, p.fix || undefined);
     return branch;
 }
 

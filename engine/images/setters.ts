@@ -47,6 +47,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { GitopsError } from "../errors";
+import { writeFilesAtomic } from "../util/atomic";
 
 /** The shorthand key of a marker comment. */
 export const SETTER_SHORTHAND = "$imagepolicy";
@@ -558,6 +559,8 @@ function readIfContains(file: string, token: Buffer): Buffer | undefined {
 export interface UpdateOptions {
     /** Write changed files in place (default true). With false the result still has the new contents. */
     readonly write?: boolean;
+    /** Test seam for the atomic write (engine/util/atomic.ts): called before each file is swapped in. */
+    readonly beforeStep?: (step: string) => void;
 }
 
 /**
@@ -620,8 +623,9 @@ export function updateWithSetters(
         if (r.changes.length > 0) {
             changes.push(...r.changes);
             changed.set(rel, r.text);
-            if (write) fs.writeFileSync(abs, r.text);
         }
     }
+    // All changed files land together or not at all (staged siblings, then renames).
+    if (write && changed.size > 0) writeFilesAtomic(base, Object.fromEntries(changed), { where: root, beforeStep: opts.beforeStep });
     return { changes, files: changed, problems, scanned: files.length, screened };
 }

@@ -20,6 +20,7 @@
  * template line.
  */
 import { GitopsError } from "../errors";
+import { confine, normalizeRelative, relativePathProblem } from "../util/paths";
 import { GitAuth, Identity, materialize, syncFiles } from "../git";
 import { checkBranchName } from "../git/sync";
 import { ObjectId, PolicyLatest, SetterChange, SetterResult, updateWithSetters } from "./setters";
@@ -488,11 +489,9 @@ export interface ImageUpdateRunResult {
 }
 
 function normalizeUpdatePath(p: string | undefined): string {
-    const norm = path.posix.normalize((p ?? ".").replace(/\\/g, "/")).replace(/\/+$/, "");
-    if (norm === ".." || norm.startsWith("../") || path.posix.isAbsolute(norm)) {
-        throw new GitopsError(`update.path:${p}`, "the update path must stay inside the repository", "use a relative path such as ./apps/dev");
-    }
-    return norm === "." ? "" : norm.replace(/^\.\//, "");
+    const problem = relativePathProblem(p ?? ".");
+    if (problem) throw new GitopsError(`update.path:${p}`, `the update path must stay inside the repository (it ${problem})`, "use a relative path such as ./apps/dev");
+    return normalizeRelative(p ?? ".");
 }
 
 function isMissingRef(e: unknown): boolean {
@@ -521,7 +520,7 @@ export async function runImageUpdate(opts: ImageUpdateRunOptions): Promise<Image
     }
     checkout ??= await materialize(opts.repo, opts.checkoutBranch, opts.auth);
     try {
-        const root = updatePath ? path.join(checkout.dir, updatePath) : checkout.dir;
+        const root = confine(checkout.dir, updatePath || ".", `update.path:${opts.path}`, { fix: "point update.path at a directory of the fleet repo; symbolic links may not lead out of it" });
         if (!fs.existsSync(root)) {
             throw new GitopsError(`update.path:${opts.path}`, `no such path in ${opts.repo} at ${checkout.revision.slice(0, 12)}`, "point update.path at a directory of the fleet repo");
         }

@@ -14,6 +14,7 @@
 import { createHash } from "crypto";
 import type { KubeObject } from "../flux/api";
 import type { FileChange, GitAuth } from "../git";
+import type { InventoryEntry } from "../cluster/ids";
 
 export interface FleetTarget {
     /** Repo URL or local path (a local bare repo is created when missing). */
@@ -50,10 +51,7 @@ export interface ReconcileInput {
     reportOnly?: boolean;
 }
 
-export interface InventoryEntry {
-    id: string;
-    v: string;
-}
+export type { InventoryEntry };
 
 export interface ReconcileResult {
     /** The fleet branch head after the sync. */

@@ -11,6 +11,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { GitopsError } from "../errors";
+import { confine } from "../util/paths";
 import { parseYamlDoc, YamlSyntaxError } from "./yamlparse";
 
 export const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -58,6 +59,8 @@ export function scanResources(dir: string, opts: { root?: string } = {}): string
             if (EXCLUDED_FILES.has(name)) continue;
             const ext = path.extname(name);
             if (ext !== ".yaml" && ext !== ".yml") continue;
+            // A link is followed only when it stays inside the source root (checked before reading it).
+            if (st.isSymbolicLink()) confine(root, p, path.relative(root, p), { allowAbsolute: true, fix: "Flux builds only files inside the source; replace the link with the file" });
             checkKubernetesYaml(p, path.relative(root, p));
             found.push(p);
         }

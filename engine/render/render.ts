@@ -2,8 +2,9 @@
  * Render a Kustomization path the way Flux's kustomize-controller does:
  *  1. if the path has no kustomization file, generate one listing the path's Kubernetes YAML
  *     files (in a temporary directory; the source tree is never written);
- *  2. `kustomize build` with Flux's build options (no load restrictions, input order), via
- *     `kubectl kustomize`;
+ *  2. check that the build loads nothing outside the source root (confine.ts), as Flux's
+ *     confined file system does, then `kustomize build` with Flux's build options (no load
+ *     restrictions, input order), via `kubectl kustomize`;
  *  3. postBuild substitution on each object (see substitute.ts).
  */
 import { spawn } from "child_process";
@@ -13,6 +14,8 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { GitopsError } from "../errors";
 import type { KustomizationSpec } from "../flux/api";
+import { confine } from "../util/paths";
+import { checkBuildConfined } from "./confine";
 import { generateKustomization, hasKustomizationFile, KUSTOMIZATION_FILES } from "./generate";
 import { RenderedObject, joinDocuments, splitDocuments, substituteVariables } from "./substitute";
 
@@ -41,15 +44,9 @@ export interface RenderResult {
     yaml: string;
 }
 
-/** Resolves `p` inside `root`, refusing paths that leave it. Returns the absolute directory. */
+/** Resolves `p` inside `root` (symbolic links included), refusing paths that leave it. Returns the absolute directory. */
 export function resolveInside(root: string, p: string): string {
-    const rootAbs = path.resolve(root);
-    const abs = path.resolve(rootAbs, p.replace(/^\/+/, ""));
-    const rel = path.relative(rootAbs, abs);
-    if (rel.startsWith("..") || path.isAbsolute(rel)) {
-        throw new GitopsError(p, "the path leaves the repository root", "give a path relative to the repository root");
-    }
-    return abs;
+    return confine(root, p.replace(/^\/+/, "") || ".", p, { fix: "give a path relative to the repository root; it may not lead out of it" });
 }
 
 /**
@@ -151,18 +148,23 @@ export async function renderPath(root: string, relPath: string, opts: RenderOpti
         if (editing) {
             // Flux edits the kustomization file in its own copy of the source; so do we.
             tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-"));
-            fs.cpSync(path.resolve(root), tempDir, { recursive: true, filter: (src) => path.basename(src) !== ".git" });
+            // verbatimSymlinks: links stay as written, so the confinement check judges them as Flux would.
+            fs.cpSync(path.resolve(root), tempDir, { recursive: true, verbatimSymlinks: true, filter: (src) => path.basename(src) !== ".git" });
             buildRoot = tempDir;
             buildDir = path.join(tempDir, path.relative(path.resolve(root), dir));
             if (!hasKustomizationFile(buildDir)) {
                 fs.writeFileSync(path.join(buildDir, "kustomization.yaml"), generateKustomization(buildDir, { root: tempDir, relativeTo: buildDir }));
             }
             applySpec(buildDir, spec, shown);
+            checkBuildConfined(tempDir, buildDir);
         } else if (!hasKustomizationFile(dir)) {
+            checkBuildConfined(root, dir);
             tempDir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-"));
             const kustomization = generateKustomization(dir, { root, relativeTo: tempDir });
             fs.writeFileSync(path.join(tempDir, "kustomization.yaml"), kustomization);
             buildDir = tempDir;
+        } else {
+            checkBuildConfined(root, dir);
         }
         const out = await kustomizeBuild(buildDir, {
             kustomizeBin: opts.kustomizeBin,

@@ -33,7 +33,7 @@ import { recordOf, TrailRecord } from "../promote/trail";
 export type DeploymentKind = "reconcile" | "promotion" | "hotfix" | "result";
 
 /** One entry of the optional results file. */
-export interface ReconcileResult {
+export interface DeliveryResult {
     stack: string;
     commit: string;
     /** ISO time the commit was made (used when the commit is not in the repo). */
@@ -114,7 +114,7 @@ export interface DeliveryMetrics {
 
 export interface MetricsInput {
     commits: LoggedCommit[];
-    results?: ReconcileResult[];
+    results?: DeliveryResult[];
     /** Period start/end (ISO); default the first and last deployment. */
     since?: string;
     until?: string;
@@ -136,7 +136,7 @@ function parseTime(v: string | undefined, where: string): string | undefined {
 }
 
 /** Checks and normalizes a results file's content; `where` names the file. */
-export function parseResults(text: string, where: string): ReconcileResult[] {
+export function parseResults(text: string, where: string): DeliveryResult[] {
     let data: unknown;
     try {
         data = JSON.parse(text);
@@ -367,7 +367,7 @@ export function computeMetrics(input: MetricsInput): DeliveryMetrics {
 }
 
 /** Reads the fleet repo's history (and results) and computes the metrics. Used by `gitops report` and index.ts. */
-export async function deliveryMetrics(opts: { repo: string; auth?: GitAuth; branches?: string[]; results?: ReconcileResult[]; since?: string; until?: string; stacks?: string[] }): Promise<DeliveryMetrics> {
+export async function deliveryMetrics(opts: { repo: string; auth?: GitAuth; branches?: string[]; results?: DeliveryResult[]; since?: string; until?: string; stacks?: string[] }): Promise<DeliveryMetrics> {
     const commits = await readHistory(opts.repo, { auth: opts.auth, branches: opts.branches });
     return computeMetrics({ commits, results: opts.results, since: opts.since, until: opts.until, stacks: opts.stacks });
 }

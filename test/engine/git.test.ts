@@ -173,6 +173,7 @@ describe("engine/git", () => {
                             let err = "";
                             c.stdout.on("data", (b) => (out += b));
                             c.stderr.on("data", (b) => (err += b));
+                            c.on("error", (e) => resolve({ code: 1, out, err: err + e.message }));
                             c.on("close", (code) => resolve({ code: code ?? 1, out, err }));
                         }),
                 ),

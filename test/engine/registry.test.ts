@@ -168,7 +168,7 @@ describe("registry: tag listing (real docker-registry)", function () {
         });
         after(async () => {
             await front?.stop();
-            await new Promise((r) => tokens?.close(r));
+            if (tokens) await new Promise((r) => tokens.close(r));
             if (reg) await reg.stop();
         });
 

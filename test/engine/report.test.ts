@@ -11,7 +11,7 @@ import * as path from "path";
 import { main } from "../../engine/cli";
 import { GitopsError } from "../../engine/errors";
 import { promote, rollback, hotfix } from "../../engine/promote";
-import { computeMetrics, deliveryMetrics, DeliveryMetrics, metricsSummary, parseResults, readHistory, ReconcileResult, stackDeliveryOutputs } from "../../engine/report";
+import { computeMetrics, deliveryMetrics, DeliveryMetrics, metricsSummary, parseResults, readHistory, DeliveryResult, stackDeliveryOutputs } from "../../engine/report";
 import { previewComment } from "../../engine/report/preview";
 import { TempGit, TEST_IDENTITY } from "../helpers/git";
 
@@ -54,7 +54,7 @@ describe("engine/report: delivery metrics", function () {
     let t: TempGit;
     let repo: string;
     const sha: Record<string, string> = {};
-    let results: ReconcileResult[];
+    let results: DeliveryResult[];
 
     before(async () => {
         t = new TempGit("gitops-report-");

@@ -230,6 +230,10 @@ export async function startProviderHost(opts: HostOptions = {}, urn = urnOf("dev
             clearTimeout(timer);
             if (!gotPort) reject(new Error(`provider host exited (${code}) before printing its port; stderr: ${stderr.join("\n")}`));
         });
+        child.on("error", (e) => {
+            clearTimeout(timer);
+            reject(new Error(`cannot start the provider host ${nodeExe}: ${e.message} (run \`npm ci\`)`));
+        });
     }).catch(async (e) => {
         child.kill("SIGKILL");
         await new Promise((r) => engine.tryShutdown(r));

@@ -68,9 +68,20 @@ export async function startRegistry(opts: StartOptions = {}): Promise<TestRegist
         fs.writeFileSync(cfgFile, config);
         const child = spawn("docker-registry", ["serve", cfgFile], { stdio: ["ignore", "ignore", "pipe"] });
         let stderr = "";
+        let spawnError: NodeJS.ErrnoException | undefined;
+        // Without this handler a missing binary is an uncaught 'error' event that kills mocha.
+        child.on("error", (e: NodeJS.ErrnoException) => (spawnError = e));
         child.stderr!.on("data", (d) => (stderr += d.toString()));
         const url = `http://127.0.0.1:${port}`;
-        const up = await waitUntilUp(url, child, 15000);
+        const up = await waitUntilUp(url, child, 15000, () => spawnError);
+        if (spawnError) {
+            fs.rmSync(dir, { recursive: true, force: true });
+            throw new Error(
+                spawnError.code === "ENOENT"
+                    ? `docker-registry is not on PATH: install it with \`apt-get install -y docker-registry\` (\`npm test\` does this itself when run as root)`
+                    : `cannot start docker-registry: ${spawnError.message}`,
+            );
+        }
         if (up) {
             return {
                 url,
@@ -89,10 +100,10 @@ export async function startRegistry(opts: StartOptions = {}): Promise<TestRegist
     throw new Error(`docker-registry did not start: ${lastErr}`);
 }
 
-async function waitUntilUp(url: string, child: ChildProcess, timeoutMs: number): Promise<boolean> {
+async function waitUntilUp(url: string, child: ChildProcess, timeoutMs: number, failed: () => Error | undefined): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-        if (child.exitCode !== null) return false;
+        if (child.exitCode !== null || failed()) return false;
         try {
             const r = await fetch(`${url}/v2/`);
             // 200 without auth, 401 with auth: either way the API answers.
@@ -107,7 +118,7 @@ async function waitUntilUp(url: string, child: ChildProcess, timeoutMs: number):
 
 function kill(child: ChildProcess): Promise<void> {
     return new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return resolve();
         child.once("exit", () => resolve());
         child.kill("SIGTERM");
         setTimeout(() => child.kill("SIGKILL"), 3000).unref();

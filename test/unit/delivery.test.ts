@@ -261,7 +261,7 @@ describe("delivery: typed components", () => {
         assert.deepStrictEqual(testAuto.manifest.spec.update, { path: "./apps/test", strategy: "Setters" });
         assert.match(devAuto.manifest.spec.git.commit.messageTemplate, /\{\{ range \$filename, \$_ := \.Changed\.FileChanges -\}\}/);
         assert.throws(() => new FluxImagePolicy("both", { semver: "^1", numerical: "asc" }), /set exactly one of semver, numerical, alphabetical/);
-        assert.throws(() => new FluxImagePolicy("badre", { numerical: "asc", filterTags: { pattern: "^main-(" } }), /filterTags\.pattern is not a valid regular expression/);
+        assert.throws(() => new FluxImagePolicy("badre", { numerical: "asc", filterTags: { pattern: "^main-(" } }), /filterTags\.pattern is not a valid Go \(RE2\) regular expression: error parsing regexp: missing closing \)/);
     });
 
     it("notification components: Slack, Teams, GitHub commit status and generic providers with secret refs; alerts", () => {

@@ -159,15 +159,17 @@ describe("fleet: serving the local fleet repo to a local cluster", function () {
                 const p = require("child_process").spawn("git", ["clone", "-q", `${server.url}/fleet.git`, clone], { stdio: "pipe" });
                 let err = "";
                 p.stderr.on("data", (d: Buffer) => (err += d));
+                p.on("error", reject);
                 p.on("close", (code: number) => (code === 0 ? resolve() : reject(new Error(err))));
             });
             assert.strictEqual(fs.readFileSync(path.join(clone, "hello.yaml"), "utf8"), "kind: Hello\n");
             fs.writeFileSync(path.join(clone, "evil.yaml"), "x\n");
-            await new Promise<void>((resolve) => {
+            await new Promise<void>((resolve, reject) => {
                 const run = (args: string[]) => require("child_process").spawnSync("git", args, { cwd: clone, encoding: "utf8" });
                 run(["add", "evil.yaml"]);
                 run(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "evil"]);
                 const p = require("child_process").spawn("git", ["push", "origin", "main"], { cwd: clone, stdio: "pipe" });
+                p.on("error", reject);
                 p.on("close", (code: number) => {
                     assert.notStrictEqual(code, 0, "a push must be refused");
                     resolve();

@@ -157,6 +157,8 @@ export class KubeCluster {
         const out = fs.openSync(path.join(this.logDir, `${name}.log`), "a");
         const proc = spawn(path.join(this.bin, name), args, { stdio: ["ignore", out, out] });
         fs.closeSync(out);
+        // A binary that cannot start is reported by the health check (with this log), not as an uncaught 'error'.
+        proc.on("error", (e) => fs.appendFileSync(path.join(this.logDir, `${name}.log`), `cannot start ${name}: ${e.message}\n`));
         // If mocha dies without running after(), take the servers down with it.
         const onExit = () => proc.kill("SIGKILL");
         process.once("exit", onExit);

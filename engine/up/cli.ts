@@ -1,0 +1,75 @@
+/** `gitops up config` and `gitops up summary`: the steps of `npm run up` (scripts/up.sh) that read config and the cluster. */
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { parseArgs } from "node:util";
+import { promisify } from "util";
+import type { Command } from "../util/cli";
+import { GitopsError } from "../errors";
+import { collectSummary, formatSummary, localStackFile } from "./index";
+
+const run = promisify(execFile);
+
+function flags(command: string, args: string[], names: string[]): Record<string, string | undefined> {
+    try {
+        const { values } = parseArgs({ args, strict: true, options: Object.fromEntries(names.map((n) => [n, { type: "string" as const }])) });
+        return values as Record<string, string | undefined>;
+    } catch (e) {
+        throw new GitopsError(`gitops ${command}`, (e as Error).message, `see 'gitops ${command} --help'`);
+    }
+}
+
+export const upConfigCommand: Command = {
+    path: ["up", "config"],
+    summary: "write the stack file npm run up gives Pulumi when the local control plane stands in for the cluster",
+    help: `Usage: gitops up config --stack NAME --out FILE [--project DIR]
+
+Writes Pulumi.NAME.yaml as \`npm run up\` passes it to Pulumi (--config-file) when the local
+control plane stands in for the configured cluster (k3d or kind without a Docker engine): the
+same settings with gitops:cluster.kind local. Pulumi.NAME.yaml itself is not changed.
+`,
+    async run(args, io) {
+        const f = flags("up config", args, ["stack", "out", "project"]);
+        if (!f.stack || !f.out) throw new GitopsError("gitops up config", "--stack and --out are required", "see 'gitops up config --help'");
+        const project = path.resolve(f.project ?? ".");
+        const text = localStackFile(project, f.stack);
+        fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
+        fs.writeFileSync(`${f.out}.tmp`, text);
+        fs.renameSync(`${f.out}.tmp`, f.out);
+        io.out(`wrote ${f.out}\n`);
+        return 0;
+    },
+};
+
+export const upSummaryCommand: Command = {
+    path: ["up", "summary"],
+    summary: "what runs after npm run up: the fleet commit, the Kustomizations Ready at it, the apps' Deployments",
+    help: `Usage: gitops up summary --stack NAME --kind KIND [--config-file FILE] [--project DIR]
+
+Prints what runs for a stack after \`npm run up\`: the cluster, the fleet commit (Pulumi's
+fleetCommit output), each Flux Kustomization and whether it is Ready at that commit, each app's
+Deployment, how to look, and how to tear down. KIND is the cluster that runs (local, k3d, kind,
+existing, none). Needs the Pulumi CLI on PATH and the stack selected.
+`,
+    async run(args, io) {
+        const f = flags("up summary", args, ["stack", "kind", "config-file", "project"]);
+        if (!f.stack || !f.kind) throw new GitopsError("gitops up summary", "--stack and --kind are required", "see 'gitops up summary --help'");
+        const project = path.resolve(f.project ?? ".");
+        // The kubeconfig output is a secret: read it only when it is the way in (k3d, kind).
+        const secrets = f.kind === "k3d" || f.kind === "kind";
+        const pulumiArgs = ["stack", "output", "--json", "--stack", f.stack, ...(secrets ? ["--show-secrets"] : [])];
+        if (f["config-file"]) pulumiArgs.push("--config-file", f["config-file"]);
+        let outputs: Record<string, unknown>;
+        try {
+            outputs = JSON.parse((await run("pulumi", pulumiArgs, { cwd: project, maxBuffer: 64 << 20 })).stdout);
+        } catch (e) {
+            throw new GitopsError(`stack ${f.stack}`, `cannot read its outputs: ${(e as Error).message.split("\n")[0]}`, "run `npm run up` first");
+        }
+        // Point at `gitops get` only when this checkout has it.
+        const silent = { out: () => undefined, err: () => undefined };
+        const hasGet = (await (require("../cli") as typeof import("../cli")).main(["get", "--help"], silent)) === 0;
+        const summary = await collectSummary({ projectDir: project, stack: f.stack, kind: f.kind, outputs, kubeconfigOut: path.join(project, ".gitops", "up", `kubeconfig-${f.stack}`), hasGet });
+        io.out(formatSummary(summary, project));
+        return 0;
+    },
+};
