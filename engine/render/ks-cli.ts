@@ -109,12 +109,21 @@ function lookupFor(ks: Kustomization, f: SourceFlags, c: ClusterClient | undefin
     };
 }
 
-/** The repository root of a local directory (git's top level), or the directory itself. */
-function checkoutOf(dir: string): { root: string; rel: string } {
+/**
+ * The source root of a local directory, as Flux's artifact root: git's top level; outside git,
+ * the directory minus a trailing spec.path (DIR=/tmp/fleet/apps/dev, spec.path ./apps/dev ->
+ * /tmp/fleet); else the directory itself.
+ */
+function checkoutOf(dir: string, specPath?: string): { root: string; rel: string } {
     const abs = path.resolve(dir);
     if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) throw new GitopsError(`--path ${dir}`, "no such directory", "give the local directory holding the Kustomization's spec.path");
     const r = spawnSync("git", ["-C", abs, "rev-parse", "--show-toplevel"], { encoding: "utf8" });
-    const root = r.status === 0 ? r.stdout.trim() : abs;
+    let root = abs;
+    if (r.status === 0) root = r.stdout.trim();
+    else if (specPath) {
+        const tail = path.normalize(specPath.replace(/^\.?\/+/, "")).replace(/\/+$/, "");
+        if (tail && tail !== "." && abs.endsWith(path.sep + tail)) root = abs.slice(0, abs.length - tail.length - 1);
+    }
     return { root, rel: path.relative(root, abs) || "." };
 }
 
@@ -126,7 +135,7 @@ async function render(ks: Kustomization, f: SourceFlags, lookup: ReturnType<type
     const strict = !!f["strict-substitute"];
     if (!f.repo && !f.path) throw new GitopsError(ksName(ks), "no files to build", "pass --path DIR (a local checkout of spec.path) or --repo URL|DIR");
     if (!f.repo && ref === undefined) {
-        const { root, rel } = checkoutOf(f.path!);
+        const { root, rel } = checkoutOf(f.path!, ks.spec?.path);
         return (await buildKustomization(ks, root, { lookup, strict, path: rel })).objects;
     }
     const local = f.repo ? undefined : checkoutOf(f.path!);
