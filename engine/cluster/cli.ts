@@ -4,23 +4,27 @@
  */
 import * as fs from "fs";
 import { parseAllDocuments } from "yaml";
-import { Command, CliIO } from "../cli";
+import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
 import { KubeObject } from "../flux/api";
-import { parseFlags } from "../util/args";
+import { parseFlags } from "../util/cli";
 import { applyStaged } from "./apply";
 import { applyWithInventory, fileInventoryStore } from "./inventory";
 import { ObjectResult } from "./plan";
-import { ClusterClient } from "./client";
+import { ClientOptions, ClusterClient } from "./client";
 import { diffCluster } from "./diff";
 import { Inventory } from "./ids";
 import { checkHealth, FluxRef, waitForRevision } from "./wait";
 
-const CONN = `  --kubeconfig FILE   kubeconfig to use (default: $KUBECONFIG)
+export const CONN = `  --kubeconfig FILE   kubeconfig to use (default: $KUBECONFIG)
   --context NAME      kubeconfig context (default: its current-context)`;
 
-function client(flags: { get(n: string): string | undefined }): ClusterClient {
-    const path = flags.get("kubeconfig") ?? process.env.KUBECONFIG;
+/** The connection flags every cluster command takes (see CONN). */
+export const CONN_FLAGS = { kubeconfig: { type: "string" }, context: { type: "string" } } as const;
+
+/** A client for --kubeconfig/--context (or $KUBECONFIG); the caller closes it. */
+export function client(flags: { kubeconfig?: string; context?: string }, opts: ClientOptions = {}): ClusterClient {
+    const path = flags.kubeconfig ?? process.env.KUBECONFIG;
     if (!path) throw new GitopsError("--kubeconfig", "no kubeconfig given", "pass --kubeconfig FILE or set KUBECONFIG");
     let text: string;
     try {
@@ -28,7 +32,7 @@ function client(flags: { get(n: string): string | undefined }): ClusterClient {
     } catch (err) {
         throw new GitopsError(path, `cannot read the kubeconfig: ${(err as Error).message}`);
     }
-    return ClusterClient.fromKubeconfig(text, flags.get("context"));
+    return ClusterClient.fromKubeconfig(text, flags.context, opts);
 }
 
 /** Reads YAML/JSON manifests (multi-document; `kind: List` items are flattened). */
@@ -89,10 +93,15 @@ ${CONN}
 Fields another field manager owned and this apply took over are named per object.
 `,
     async run(args, io) {
-        const f = parseFlags("cluster apply", args, { values: ["kubeconfig", "context", "file", "inventory"], repeatable: ["file"], booleans: ["prune"], required: ["file"] });
-        const objects = readManifests(f.all("file"));
-        const file = f.get("inventory");
-        if (f.has("prune") && !file) throw new GitopsError("--prune", "needs --inventory", "prune deletes only what left a recorded inventory");
+        const { values: f } = parseFlags(
+            "cluster apply",
+            args,
+            { ...CONN_FLAGS, file: { type: "string", multiple: true }, inventory: { type: "string" }, prune: { type: "boolean" } },
+            { required: ["file"] },
+        );
+        const objects = readManifests(f.file!);
+        const file = f.inventory;
+        if (f.prune && !file) throw new GitopsError("--prune", "needs --inventory", "prune deletes only what left a recorded inventory");
         const store = file ? fileInventoryStore(file) : undefined;
         if (store) await store.read(); // a broken inventory file fails before the cluster is touched
         const c = client(f);
@@ -103,7 +112,7 @@ Fields another field manager owned and this apply took over are named per object
                 for (const r of res.results) if (r.action !== "unchanged") io.out(resultLine(r));
                 return 0;
             }
-            const res = await applyWithInventory(c, objects, { store, prune: f.has("prune"), onProgress });
+            const res = await applyWithInventory(c, objects, { store, prune: !!f.prune, onProgress });
             for (const r of res.applied.results) if (r.action !== "unchanged") io.out(resultLine(r));
             for (const r of res.pruned?.results ?? []) io.out(resultLine(r));
             for (const x of res.pruned?.failures ?? []) io.err(`delete failed, kept in the inventory: ${x.error}\n`);
@@ -130,13 +139,25 @@ ${CONN}
   --exit-code         exit 3 when there is drift
 `,
     async run(args, io) {
-        const f = parseFlags("cluster diff", args, { values: ["kubeconfig", "context", "file", "inventory"], repeatable: ["file"], booleans: ["no-dry-run", "verbose", "exit-code"], required: ["file"] });
+        const { values: f } = parseFlags(
+            "cluster diff",
+            args,
+            {
+                ...CONN_FLAGS,
+                file: { type: "string", multiple: true },
+                inventory: { type: "string" },
+                "no-dry-run": { type: "boolean" },
+                verbose: { type: "boolean" },
+                "exit-code": { type: "boolean" },
+            },
+            { required: ["file"] },
+        );
         const c = client(f);
         try {
-            const res = await diffCluster(c, readManifests(f.all("file")), await readInventory(f.get("inventory")), { dryRun: !f.has("no-dry-run"), verbose: f.has("verbose") });
+            const res = await diffCluster(c, readManifests(f.file!), await readInventory(f.inventory), { dryRun: !f["no-dry-run"], verbose: !!f.verbose });
             io.out(res.summary);
             const drift = res.counts.created + res.counts.configured + res.counts.deleted > 0;
-            return f.has("exit-code") && drift ? 3 : 0;
+            return f["exit-code"] && drift ? 3 : 0;
         } finally {
             c.close();
         }
@@ -153,10 +174,10 @@ ${CONN}
 Exits 1 when any object is Failed or NotFound.
 `,
     async run(args, io) {
-        const f = parseFlags("cluster health", args, { values: ["kubeconfig", "context", "file"], repeatable: ["file"], required: ["file"] });
+        const { values: f } = parseFlags("cluster health", args, { ...CONN_FLAGS, file: { type: "string", multiple: true } }, { required: ["file"] });
         const c = client(f);
         try {
-            const hs = await checkHealth(c, readManifests(f.all("file")));
+            const hs = await checkHealth(c, readManifests(f.file!));
             for (const h of hs) io.out(`${h.status.padEnd(11)} ${h.id}  ${h.message}\n`);
             return hs.some((h) => h.status === "Failed" || h.status === "NotFound") ? 1 : 0;
         } finally {
@@ -195,20 +216,27 @@ ${CONN}
   --no-trigger              do not annotate, only wait
 `,
     async run(args, io) {
-        const f = parseFlags("cluster wait", args, {
-            values: ["kubeconfig", "context", "revision", "git-repository", "kustomization", "timeout"],
-            repeatable: ["kustomization"],
-            booleans: ["no-trigger"],
-            required: ["revision"],
-        });
+        const { values: f } = parseFlags(
+            "cluster wait",
+            args,
+            {
+                ...CONN_FLAGS,
+                revision: { type: "string" },
+                "git-repository": { type: "string" },
+                kustomization: { type: "string", multiple: true },
+                timeout: { type: "string" },
+                "no-trigger": { type: "boolean" },
+            },
+            { required: ["revision"] },
+        );
         const c = client(f);
         try {
             const r = await waitForRevision(c, {
-                gitRepository: parseRef(f.get("git-repository") ?? "flux-system/flux-system"),
-                kustomizations: f.all("kustomization").map(parseRef),
-                revision: f.get("revision")!,
-                timeoutMs: parseDuration(f.get("timeout") ?? "5m", "--timeout"),
-                trigger: !f.has("no-trigger"),
+                gitRepository: parseRef(f["git-repository"] ?? "flux-system/flux-system"),
+                kustomizations: (f.kustomization ?? []).map(parseRef),
+                revision: f.revision!,
+                timeoutMs: parseDuration(f.timeout ?? "5m", "--timeout"),
+                trigger: !f["no-trigger"],
                 onProgress: progressLine(io),
             });
             io.out(`revision ${r.revision} applied (${Object.keys(r.applied).length} Kustomizations, ${(r.elapsedMs / 1000).toFixed(1)}s)\n`);

@@ -1,11 +1,11 @@
 /** `gitops fleet render`: writes the fleet repository a stack declares, with neither Pulumi nor a cluster. */
 import * as fs from "fs";
 import * as path from "path";
-import type { Command } from "../cli";
+import type { Command } from "../util/cli";
 import { loadStackFile, projectFile } from "../config/load";
 import { SECRET_KEYS } from "../config/schema";
 import { GitopsError } from "../errors";
-import { parseFlags } from "../util/args";
+import { parseFlags } from "../util/cli";
 import { AtomicOptions, writeTreeAtomic } from "../util/atomic";
 import { FleetPlan, renderFleet } from "./layout";
 
@@ -46,12 +46,12 @@ Options:
   --project DIR    the Pulumi project directory holding Pulumi.NAME.yaml (default: .)
 `,
     async run(args, io) {
-        const f = parseFlags("fleet render", args, { values: ["stack", "out", "project"], required: ["stack", "out"] });
-        const project = path.resolve(f.get("project") ?? ".");
-        const plan = planForStack(project, f.get("stack")!);
-        const out = path.resolve(f.get("out")!);
+        const { values: f } = parseFlags("fleet render", args, { stack: { type: "string" }, out: { type: "string" }, project: { type: "string" } }, { required: ["stack", "out"] });
+        const project = path.resolve(f.project ?? ".");
+        const plan = planForStack(project, f.stack!);
+        const out = path.resolve(f.out!);
         writePlan(plan, out);
-        io.out(`wrote ${Object.keys(plan.files).length} files for stack ${f.get("stack")} to ${out}\n`);
+        io.out(`wrote ${Object.keys(plan.files).length} files for stack ${f.stack} to ${out}\n`);
         return 0;
     },
 };
@@ -72,13 +72,13 @@ Options:
   --host ADDR   address to listen on (default: 0.0.0.0, so the cluster's nodes can reach it)
 `,
     async run(args, io) {
-        const f = parseFlags("fleet serve", args, { values: ["root", "port", "host"] });
-        const port = Number(f.get("port") ?? "8765");
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GitopsError("gitops fleet serve", `--port must be a port number; got ${JSON.stringify(f.get("port"))}`);
-        const root = path.resolve(f.get("root") ?? ".fleet");
+        const { values: f } = parseFlags("fleet serve", args, { root: { type: "string" }, port: { type: "string" }, host: { type: "string" } });
+        const port = Number(f.port ?? "8765");
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GitopsError("gitops fleet serve", `--port must be a port number; got ${JSON.stringify(f.port)}`);
+        const root = path.resolve(f.root ?? ".fleet");
         if (!fs.existsSync(root)) throw new GitopsError(root, "no such directory", "run the dev stack once (it creates .fleet/fleet.git) or pass --root");
         const { serveFleet } = await import("./serve");
-        const s = await serveFleet(root, port, f.get("host") ?? "0.0.0.0");
+        const s = await serveFleet(root, port, f.host ?? "0.0.0.0");
         io.out(`serving ${root} at ${s.url} (read-only)\n`);
         await new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve));
         await s.close();

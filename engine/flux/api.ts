@@ -141,6 +141,8 @@ export interface SubstituteReference {
 }
 
 export interface PostBuild {
+    /** WithVariables (default): substitute only when there is a variable; Always: even with none. */
+    substituteStrategy?: "WithVariables" | "Always";
     substitute?: Record<string, string>;
     substituteFrom?: SubstituteReference[];
 }
@@ -169,6 +171,10 @@ export interface KustomizationSpec {
     patches?: Array<{ patch: string; target?: Record<string, string> }>;
     images?: Array<{ name: string; newName?: string; newTag?: string; digest?: string }>;
     components?: string[];
+    ignoreMissingComponents?: boolean;
+    namePrefix?: string;
+    nameSuffix?: string;
+    commonMetadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
     suspend?: boolean;
     serviceAccountName?: string;
 }

@@ -36,7 +36,7 @@ export interface Materialized {
 export async function materialize(repo: string, ref?: string, auth?: GitAuth): Promise<Materialized> {
     return Remote.open(repo, auth, async (r) => {
         const resolved = await r.resolve(ref);
-        if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "check the ref name");
+        if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "give a branch, tag or commit, optionally with ~N or ^N (e.g. HEAD~1, v1.2^)");
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-checkout-"));
         const index = path.join(dir, ".gitops-index");
         try {
@@ -63,7 +63,7 @@ export async function readFileAt(repo: string, ref: string, filePath: string, au
     const p = filePath.replace(/^\.?\/+/, "");
     return Remote.open(repo, auth, async (r) => {
         const resolved = await r.resolve(ref);
-        if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "check the ref name");
+        if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "give a branch, tag or commit, optionally with ~N or ^N (e.g. HEAD~1, v1.2^)");
         const ls = await r.git(["ls-tree", "-z", "--full-tree", resolved.sha, "--", p]);
         const rec = ls.stdout.split("\0")[0];
         if (!rec) return undefined;

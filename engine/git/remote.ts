@@ -142,7 +142,7 @@ export class Remote {
     static async open<T>(repo: string, auth: GitAuth | undefined, fn: (r: Remote) => Promise<T>): Promise<T> {
         const norm = normalizeRepo(repo, auth);
         if (norm.local && !fs.existsSync(norm.url)) {
-            throw new GitopsError(norm.display, "repository does not exist", "create it with ensureBareRepo(path) or check the path");
+            throw new GitopsError(norm.display, "repository does not exist", "check the path, or create the repository with `git init --bare <path>`");
         }
         const key = crypto.createHash("sha256").update(norm.url).digest("hex").slice(0, 16);
         const base = path.basename(norm.url).replace(/\.git$/, "").replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40) || "repo";
@@ -236,8 +236,24 @@ export class Remote {
         return this.hasCommit(sha);
     }
 
-    /** Resolves a branch, tag or (abbreviated) sha to a commit in the cache; undefined if none. */
+    /**
+     * Resolves a git revision to a commit in the cache; undefined if none. A branch, tag or
+     * (abbreviated) sha, or any of them followed by `~N` / `^N` suffixes (HEAD~1, main^2, v1.2~3):
+     * the base is resolved on the remote, its history fetched, and the rest is `git rev-parse
+     * --verify`.
+     */
     async resolve(ref?: string): Promise<{ sha: string; branch?: string } | undefined> {
+        if (ref?.startsWith("-")) throw new GitopsError(`${this.repo.display}@${ref}`, "a revision cannot start with '-'", "give a branch, tag or commit");
+        const rel = ref ? /^(.*?)((?:[~^]\d*)+)$/.exec(ref) : null;
+        if (rel) {
+            const base = await this.resolve(rel[1] || "HEAD");
+            if (!base) return undefined;
+            if (base.branch) await this.fetchBranches([base.branch], "full");
+            else await this.fetchCommit(base.sha);
+            if (await this.isShallow()) await this.git(["fetch", "--quiet", "--no-write-fetch-head", "--unshallow", this.repo.url, "+refs/heads/*:refs/remotes/origin/*"], { allowFail: true });
+            const r = await this.git(["rev-parse", "--verify", "--quiet", `${base.sha}${rel[2]}^{commit}`], { allowFail: true });
+            return r.code === 0 ? { sha: r.stdout.trim() } : undefined;
+        }
         if (ref === "HEAD" || ref === "") ref = undefined;
         const want = ref ? [`refs/heads/${ref}`, `refs/tags/${ref}`] : [];
         if (ref?.startsWith("refs/")) want.push(ref);
@@ -245,7 +261,7 @@ export class Remote {
         let branch = ref;
         if (!ref) {
             if (!remote.head) {
-                if (remote.refs.size === 0) throw new GitopsError(this.repo.display, "repository is empty", "push a first commit or let syncFiles create the branch");
+                if (remote.refs.size === 0) throw new GitopsError(this.repo.display, "repository is empty", "push a first commit to it");
                 throw new GitopsError(this.repo.display, "remote HEAD points nowhere", "name a branch explicitly");
             }
             branch = remote.head;
@@ -289,7 +305,7 @@ export class Remote {
 /** The error for a push the remote refused for a reason other than a moved branch. */
 export function pushError(where: string, message = ""): GitopsError {
     if (/checked out|denyCurrentBranch/i.test(message)) {
-        return new GitopsError(where, `push refused: the branch is checked out in the target repository: ${message}`, "use a bare repository as the remote (ensureBareRepo) or check out another branch there");
+        return new GitopsError(where, `push refused: the branch is checked out in the target repository: ${message}`, "use a bare repository as the remote (`git init --bare`) or check out another branch there");
     }
     return new GitopsError(where, `push failed: ${message}`, "check write access to the repository and its hooks");
 }

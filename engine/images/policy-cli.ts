@@ -4,10 +4,10 @@
  */
 import * as fs from "fs";
 import { parseAllDocuments } from "yaml";
-import type { Command } from "../cli";
+import type { Command } from "../util/cli";
 import { GitopsError, isGitopsError } from "../errors";
 import type { ImagePolicyChoice, TagFilter } from "../flux/api";
-import { parseFlags } from "../util/args";
+import { parseFlags } from "../util/cli";
 import { compilePolicy } from "./policy";
 import { DEFAULT_EXCLUSION_LIST, listTags } from "./registry";
 
@@ -96,42 +96,50 @@ export const policySelectCommand: Command = {
     summary: "print the tag Flux would select for an ImagePolicy (from a tags file or a registry)",
     help: HELP,
     async run(args, io) {
-        const flags = parseFlags(NAME, args, {
-            values: ["policy", "tags", "registry", "username", "token", "page-size", "exclude"],
-            repeatable: ["exclude"],
-            booleans: ["insecure"],
-            required: ["policy"],
-        });
-        if (flags.positional.length) throw new GitopsError(`gitops ${NAME}`, `unexpected argument ${JSON.stringify(flags.positional[0])}`, `see 'gitops ${NAME} --help'`);
-        if (flags.has("tags") === flags.has("registry")) {
+        const { values: flags } = parseFlags(
+            NAME,
+            args,
+            {
+                policy: { type: "string" },
+                tags: { type: "string" },
+                registry: { type: "string" },
+                username: { type: "string" },
+                token: { type: "string" },
+                "page-size": { type: "string" },
+                exclude: { type: "string", multiple: true },
+                insecure: { type: "boolean" },
+            },
+            { required: ["policy"] },
+        );
+        if ((flags.tags === undefined) === (flags.registry === undefined)) {
             throw new GitopsError(`gitops ${NAME}`, "give exactly one of --tags FILE or --registry REPO", `see 'gitops ${NAME} --help'`);
         }
-        const file = flags.get("policy")!;
+        const file = flags.policy!;
         try {
             const loaded = loadImagePolicy(file);
             // Compile first: an invalid policy fails before any registry traffic.
             const compiled = compilePolicy(loaded.policy, loaded.filter, { origin: file, specPath: loaded.specPath });
             let tags: string[];
-            if (flags.has("tags")) {
-                tags = readTags(flags.get("tags")!);
+            if (flags.tags !== undefined) {
+                tags = readTags(flags.tags);
             } else {
-                const pageSize = flags.get("page-size");
+                const pageSize = flags["page-size"];
                 const password = process.env.GITOPS_REGISTRY_PASSWORD;
-                tags = await listTags(flags.get("registry")!, {
-                    insecure: flags.has("insecure"),
+                tags = await listTags(flags.registry!, {
+                    insecure: !!flags.insecure,
                     pageSize: pageSize === undefined ? undefined : Number(pageSize),
-                    exclusionList: flags.has("exclude") ? flags.all("exclude") : undefined,
+                    exclusionList: flags.exclude,
                     auth: {
-                        username: flags.get("username"),
-                        password: flags.has("username") ? password ?? "" : undefined,
-                        token: flags.get("token"),
+                        username: flags.username,
+                        password: flags.username !== undefined ? password ?? "" : undefined,
+                        token: flags.token,
                     },
                 });
             }
-            if (flags.has("tags") && flags.has("exclude")) {
+            if (flags.tags !== undefined && flags.exclude) {
                 // Same exclusion semantics as the registry path.
                 const { compileUserRegexp } = await import("./policy");
-                const res = flags.all("exclude").map((p, i) => compileUserRegexp(p, `--exclude[${i}]`));
+                const res = flags.exclude.map((p, i) => compileUserRegexp(p, `--exclude[${i}]`));
                 tags = tags.filter((t) => !res.some((r) => r.test(t)));
             }
             io.out(compiled.select(tags) + "\n");

@@ -2,9 +2,9 @@
  * `gitops image-update`: applies Flux image-policy setter markers under a directory, in place.
  */
 import * as fs from "fs";
-import { Command, CliIO } from "../cli";
+import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
-import { parseFlags } from "../util/args";
+import { parseFlags } from "../util/cli";
 import { parseImageRef, parseSetterName, PolicyLatest, updateWithSetters } from "./setters";
 
 const NAME = "image-update";
@@ -50,27 +50,24 @@ export const imageUpdateCommand: Command = {
     summary: "apply Flux $imagepolicy setter markers under a directory",
     help: HELP,
     async run(args: string[], io: CliIO): Promise<number> {
-        const flags = parseFlags(NAME, args, {
-            values: ["path", "latest"],
-            repeatable: ["latest"],
-            booleans: ["dry-run"],
-            required: ["path", "latest"],
-        });
-        if (flags.positional.length > 0) {
-            throw new GitopsError(`gitops ${NAME}`, `unexpected argument '${flags.positional[0]}'`, `see 'gitops ${NAME} --help'`);
-        }
-        const dir = flags.get("path")!;
+        const { values: flags } = parseFlags(
+            NAME,
+            args,
+            { path: { type: "string" }, latest: { type: "string", multiple: true }, "dry-run": { type: "boolean" } },
+            { required: ["path", "latest"] },
+        );
+        const dir = flags.path!;
         if (!fs.existsSync(dir)) throw new GitopsError(`--path ${dir}`, "no such file or directory", "give the directory holding the manifests");
         const policies = new Map<string, PolicyLatest>();
-        for (const v of flags.all("latest")) {
+        for (const v of flags.latest ?? []) {
             const p = parseLatestFlag(v);
             const key = `${p.namespace}:${p.name}`;
             if (policies.has(key)) throw new GitopsError(`gitops ${NAME} --latest ${v}`, `policy '${key}' is given more than once`);
             policies.set(key, p);
         }
-        const result = updateWithSetters(dir, policies, { write: !flags.has("dry-run") });
+        const result = updateWithSetters(dir, policies, { write: !flags["dry-run"] });
         for (const c of result.changes) io.out(`${c.file}:${c.line}: ${c.oldValue} -> ${c.newValue}\n`);
-        const verb = flags.has("dry-run") ? "would change" : "changed";
+        const verb = flags["dry-run"] ? "would change" : "changed";
         io.out(`${verb} ${result.changes.length} value(s) in ${result.files.size} file(s); ${result.screened} of ${result.scanned} YAML file(s) had markers\n`);
         for (const p of result.problems) io.err(`warning: ${p.where}: ${p.message}\n`);
         return 0;

@@ -3,7 +3,7 @@
  * `flux push artifact` (oci://REPO:TAG --path --source --revision --creds --ignore-paths -o).
  */
 import { parseArgs } from "node:util";
-import type { CliIO, Command } from "../cli";
+import type { CliIO, Command } from "../util/cli";
 import { GitopsError } from "../errors";
 import type { RegistryAuth } from "./client";
 import { REPRODUCIBLE_CREATED } from "./artifact";

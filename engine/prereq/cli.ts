@@ -3,7 +3,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "node:util";
-import type { Command, CliIO } from "../cli";
+import type { Command, CliIO } from "../util/cli";
 import { loadStackFile } from "../config/load";
 import { GitopsError } from "../errors";
 import { blocking, CheckContext, defaultContext, formatReport, missingMessage, Report, StackInfo, summarize, testSection, upSection, UpPlan } from "./index";

@@ -5,13 +5,16 @@
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
-import type { Command, CliIO } from "../cli";
+import * as path from "path";
+import { loadStackFile } from "../config/load";
+import { isRemoteUrl } from "../git/remote";
+import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
 import type { GitAuth, Identity } from "../git/exec";
-import { parseFlags } from "../util/args";
+import { parseFlags } from "../util/cli";
 
 const HELP = `Usage:
-  gitops promote --repo URL|DIR --from STAGE --to STAGE --verified-revision SHA [options]
+  gitops promote --from STAGE --to STAGE --verified-revision SHA [--repo URL|DIR] [options]
   gitops promote log --repo URL|DIR [--branch B]... [--json]
   gitops promote rollback --repo URL|DIR --branch B --commit SHA [--stage S] [--reason TEXT] [--dry-run]
   gitops promote hotfix --repo URL|DIR --from-stage prod --commit SHA... [--from-branch B] [--to main] [--dry-run]
@@ -20,23 +23,39 @@ Promotes the source stage to the next one (dev -> test -> prod), only when the s
 verified healthy at the revision given, and records who promoted what, from which revision and
 when in commit trailers (Promoted-From/-To/-By/-At), which 'promote log' reads back.
 
+Defaults come from the stack configs in the project directory (--project, default .):
+Pulumi.<to>.yaml gives the fleet repository (gitops:fleet.url), the model
+(gitops:promotion.model, default overlays), the stage order (gitops:promotion.order) and, for
+overlays, the branch every stage syncs (gitops:fleet.branch); each stage's own Pulumi.<stage>.yaml
+gives its branch in the branches model. The overlays are the fleet's apps/<stage> directories,
+where image tags are pinned. So on the fleet this program generates (dev and test both sync main)
+'gitops promote --from dev --to test --verified-revision SHA' copies dev's pinned versions in
+apps/dev to apps/test on main. Flags override every default; the command prints which it used.
+
+--verified-revision is the fleet commit the source stage is verified healthy at: the revision
+its Kustomizations applied (gitops get ks --kubeconfig <source cluster> shows it), after your
+checks passed.
+
 Models (--model):
   branches   one branch per stage; the first stage's branch is main (override with
              --branch-map dev=main,test=test,prod=prod). Promoting merges the source branch into
              the target with a merge commit (--no-ff), even when nothing changed.
              --verified-revision must equal the source branch head.
-  overlays   one branch (--branch, default the remote HEAD) with <overlay-root>/<stage> overlays
-             (--overlay-root, default clusters). Promoting copies pinned versions (image tags and
+  overlays   one branch (--branch, default gitops:fleet.branch, else the remote HEAD) with
+             <overlay-root>/<stage> overlays (--overlay-root, default apps). Promoting copies pinned versions (image tags and
              digests, HelmRelease chart versions, OCIRepository tags) from the source overlay at
              the verified revision to the target overlay. The source overlay must not have
              changed since the verified revision.
 
 Options:
-  --repo URL|DIR             fleet repository (URL, or a local path, bare or not)
+  --repo URL|DIR             the fleet repository (default: gitops:fleet.url of Pulumi.<to>.yaml)
+  --project DIR              where the Pulumi.<stack>.yaml files are (default .)
   --from STAGE --to STAGE    adjacent stages, in order
-  --model branches|overlays  default branches
+  --model branches|overlays  default gitops:promotion.model (overlays); branches without stack files
   --verified-revision SHA    the revision the source stage is verified healthy at (required)
-  --stages a,b,c             stage order (default dev,test,prod)
+  --stages a,b,c             stage order (default gitops:promotion.order, else dev,test,prod)
+  --allow-diverged           branches model: promote even though a rollback on the target keeps
+                             it from matching the source (the command explains; default: refuse)
   --author "Name <email>"    default $GITOPS_AUTHOR, else $GIT_AUTHOR_NAME/$GIT_AUTHOR_EMAIL, else git's
                              user.name/user.email, else gitops <gitops@localhost>
   --dry-run                  build the change and print it; push nothing
@@ -106,30 +125,64 @@ function short(s: string | null | undefined): string {
 }
 
 async function runPromote(args: string[], io: CliIO): Promise<number> {
-    const f = parseFlags("promote", args, {
-        values: ["repo", "from", "to", "model", "verified-revision", "stages", "branch-map", "branch", "overlay-root", "author"],
-        booleans: ["dry-run", "json"],
-        required: ["repo", "from", "to"],
-    });
-    if (f.positional.length) throw new GitopsError("gitops promote", `unexpected argument '${f.positional[0]}'`, "see 'gitops promote --help'");
-    const model = f.get("model") ?? "branches";
+    const { values: f } = parseFlags(
+        "promote",
+        args,
+        {
+            repo: { type: "string" },
+            project: { type: "string" },
+            from: { type: "string" },
+            to: { type: "string" },
+            model: { type: "string" },
+            "allow-diverged": { type: "boolean" },
+            "verified-revision": { type: "string" },
+            stages: { type: "string" },
+            "branch-map": { type: "string" },
+            branch: { type: "string" },
+            "overlay-root": { type: "string" },
+            author: { type: "string" },
+            "dry-run": { type: "boolean" },
+            json: { type: "boolean" },
+        },
+        { required: ["from", "to"] },
+    );
+    const d = stageDefaults(path.resolve(f.project ?? "."), f.from!, f.to!);
+    const model = f.model ?? d.model ?? "branches";
+    const repo = f.repo ?? d.repo;
+    if (!repo) throw new GitopsError("gitops promote", `no fleet repository: no --repo and no Pulumi.${f.to}.yaml in ${path.resolve(f.project ?? ".")}`, "pass --repo URL|DIR, or run from the Pulumi project (or pass --project DIR)");
+    const stages = f.stages?.split(",").map((s) => s.trim()).filter(Boolean) ?? d.stages;
+    const branches = parseBranchMap(f["branch-map"]) ?? (model === "branches" ? d.branches : undefined);
+    const branch = f.branch ?? (model === "overlays" ? d.branch : undefined);
+    const overlayRoot = f["overlay-root"] ?? (model === "overlays" && d.files.length ? "apps" : undefined);
+    if (d.files.length && !f.json) {
+        const used = [
+            !f.repo && `repo ${repo}`,
+            !f.model && `model ${model}`,
+            !f.stages && d.stages && `stages ${d.stages.join(",")}`,
+            !f["branch-map"] && branches && `branches ${Object.entries(branches).map(([k, v]) => `${k}=${v}`).join(",")}`,
+            !f.branch && branch && `branch ${branch}`,
+            !f["overlay-root"] && overlayRoot && `overlay root ${overlayRoot}`,
+        ].filter(Boolean);
+        if (used.length) io.err(`using ${used.join(", ")} (from ${d.files.join(", ")})\n`);
+    }
     if (model !== "branches" && model !== "overlays") throw new GitopsError("gitops promote --model", `unknown model '${model}'`, "use branches or overlays");
     const { promote } = await import("./index");
     const res = await promote({
-        repo: f.get("repo")!,
+        repo,
         auth: authFromEnv(),
-        from: f.get("from")!,
-        to: f.get("to")!,
+        from: f.from!,
+        to: f.to!,
         model,
-        stages: f.get("stages")?.split(",").map((s) => s.trim()).filter(Boolean),
-        branches: parseBranchMap(f.get("branch-map")),
-        branch: f.get("branch"),
-        overlayRoot: f.get("overlay-root"),
-        verifiedRevision: f.get("verified-revision"),
-        author: parseAuthor(f.get("author")),
-        dryRun: f.has("dry-run"),
+        stages,
+        branches,
+        branch,
+        overlayRoot,
+        allowDiverged: !!f["allow-diverged"],
+        verifiedRevision: f["verified-revision"],
+        author: parseAuthor(f.author),
+        dryRun: !!f["dry-run"],
     });
-    if (f.has("json")) {
+    if (f.json) {
         io.out(JSON.stringify(res, null, 2) + "\n");
         return 0;
     }
@@ -139,15 +192,55 @@ async function runPromote(args: string[], io: CliIO): Promise<number> {
     for (const p of res.pins ?? []) io.out(`  pin ${p.key} ${p.field}: ${p.from} -> ${p.to} (${p.path}:${p.line})\n`);
     for (const s of res.skipped ?? []) io.out(`  skipped ${s.key} ${s.field}: ${s.reason}\n`);
     for (const c of res.files) io.out(`  ${c.action} ${c.path}\n`);
+    for (const w of res.warnings ?? []) io.err(`warning: ${w}\n`);
+    if (res.model === "overlays" && res.pins?.length === 0) {
+        io.err(`note: no pinned version differed between ${res.from} and ${res.to} under ${overlayRoot ?? "clusters"}/ (nothing to copy; the commit records the promotion)\n`);
+    }
     return 0;
 }
 
+interface StageDefaults {
+    files: string[];
+    repo?: string;
+    model?: "branches" | "overlays";
+    stages?: string[];
+    branch?: string;
+    branches?: Record<string, string>;
+}
+
+/**
+ * Promotion defaults from the stack configs: Pulumi.<to>.yaml for the repository, model, order
+ * and overlays branch; each stage's Pulumi.<stage>.yaml (when present) for its branch. Missing
+ * files give no defaults; an invalid one is an error naming its key.
+ */
+export function stageDefaults(project: string, from: string, to: string): StageDefaults {
+    const file = (s: string) => path.join(project, `Pulumi.${s}.yaml`);
+    if (!fs.existsSync(file(to))) return { files: [] };
+    const target = loadStackFile(project, to).config;
+    const files = [`Pulumi.${to}.yaml`];
+    const url = target.fleet.url;
+    const repo = isRemoteUrl(url) ? url : path.resolve(project, url);
+    const branches: Record<string, string> = {};
+    for (const s of target.promotion.order) {
+        if (s === to) branches[s] = target.fleet.branch;
+        else if (fs.existsSync(file(s))) {
+            branches[s] = loadStackFile(project, s).config.fleet.branch;
+            if (s === from) files.push(`Pulumi.${s}.yaml`);
+        }
+    }
+    return { files, repo, model: target.promotion.model, stages: target.promotion.order, branch: target.fleet.branch, branches };
+}
+
 async function runLog(args: string[], io: CliIO): Promise<number> {
-    const f = parseFlags("promote log", args, { values: ["repo", "branch"], repeatable: ["branch"], booleans: ["json"], required: ["repo"] });
+    const { values: f } = parseFlags(
+        "promote log",
+        args,
+        { repo: { type: "string" }, branch: { type: "string", multiple: true }, json: { type: "boolean" } },
+        { required: ["repo"] },
+    );
     const { listPromotions } = await import("./index");
-    const branches = f.all("branch");
-    const recs = await listPromotions(f.get("repo")!, { auth: authFromEnv(), branches: branches.length ? branches : undefined });
-    if (f.has("json")) {
+    const recs = await listPromotions(f.repo!, { auth: authFromEnv(), branches: f.branch });
+    if (f.json) {
         io.out(JSON.stringify(recs, null, 2) + "\n");
         return 0;
     }
@@ -162,51 +255,70 @@ async function runLog(args: string[], io: CliIO): Promise<number> {
 }
 
 async function runRollback(args: string[], io: CliIO): Promise<number> {
-    const f = parseFlags("promote rollback", args, {
-        values: ["repo", "branch", "commit", "stage", "reason", "author"],
-        booleans: ["dry-run", "json"],
-        required: ["repo", "branch", "commit"],
-    });
+    const { values: f } = parseFlags(
+        "promote rollback",
+        args,
+        {
+            repo: { type: "string" },
+            branch: { type: "string" },
+            commit: { type: "string" },
+            stage: { type: "string" },
+            reason: { type: "string" },
+            author: { type: "string" },
+            "dry-run": { type: "boolean" },
+            json: { type: "boolean" },
+        },
+        { required: ["repo", "branch", "commit"] },
+    );
     const { rollback } = await import("./index");
     const res = await rollback({
-        repo: f.get("repo")!,
+        repo: f.repo!,
         auth: authFromEnv(),
-        branch: f.get("branch")!,
-        commit: f.get("commit")!,
-        stage: f.get("stage"),
-        reason: f.get("reason"),
-        author: parseAuthor(f.get("author"), "gitops promote rollback --author"),
-        dryRun: f.has("dry-run"),
+        branch: f.branch!,
+        commit: f.commit!,
+        stage: f.stage,
+        reason: f.reason,
+        author: parseAuthor(f.author, "gitops promote rollback --author"),
+        dryRun: !!f["dry-run"],
     });
-    if (f.has("json")) io.out(JSON.stringify(res, null, 2) + "\n");
+    if (f.json) io.out(JSON.stringify(res, null, 2) + "\n");
     else {
-        io.out(`${res.pushed ? "rolled back" : "would roll back"} ${short(f.get("commit"))} on '${res.branch}' with revert ${short(res.commit)}\n`);
+        io.out(`${res.pushed ? "rolled back" : "would roll back"} ${short(f.commit)} on '${res.branch}' with revert ${short(res.commit)}\n`);
         for (const c of res.files) io.out(`  ${c.action} ${c.path}\n`);
     }
     return 0;
 }
 
 async function runHotfix(args: string[], io: CliIO): Promise<number> {
-    const f = parseFlags("promote hotfix", args, {
-        values: ["repo", "from-stage", "from-branch", "commit", "to", "author"],
-        repeatable: ["commit"],
-        booleans: ["dry-run", "json"],
-        required: ["repo", "from-stage", "commit"],
-    });
+    const { values: f } = parseFlags(
+        "promote hotfix",
+        args,
+        {
+            repo: { type: "string" },
+            "from-stage": { type: "string" },
+            "from-branch": { type: "string" },
+            commit: { type: "string", multiple: true },
+            to: { type: "string" },
+            author: { type: "string" },
+            "dry-run": { type: "boolean" },
+            json: { type: "boolean" },
+        },
+        { required: ["repo", "from-stage", "commit"] },
+    );
     const { hotfix } = await import("./index");
     const res = await hotfix({
-        repo: f.get("repo")!,
+        repo: f.repo!,
         auth: authFromEnv(),
-        fromStage: f.get("from-stage")!,
-        fromBranch: f.get("from-branch"),
-        commits: f.all("commit"),
-        to: f.get("to"),
-        author: parseAuthor(f.get("author"), "gitops promote hotfix --author"),
-        dryRun: f.has("dry-run"),
+        fromStage: f["from-stage"]!,
+        fromBranch: f["from-branch"],
+        commits: f.commit!,
+        to: f.to,
+        author: parseAuthor(f.author, "gitops promote hotfix --author"),
+        dryRun: !!f["dry-run"],
     });
-    if (f.has("json")) io.out(JSON.stringify(res, null, 2) + "\n");
+    if (f.json) io.out(JSON.stringify(res, null, 2) + "\n");
     else {
-        io.out(`${res.pushed ? "carried" : "would carry"} ${f.all("commit").map((c) => short(c)).join(", ")} from ${f.get("from-stage")} onto '${res.branch}' as ${short(res.commit)}\n`);
+        io.out(`${res.pushed ? "carried" : "would carry"} ${f.commit!.map((c) => short(c)).join(", ")} from ${f["from-stage"]} onto '${res.branch}' as ${short(res.commit)}\n`);
         for (const c of res.files) io.out(`  ${c.action} ${c.path}\n`);
     }
     return 0;

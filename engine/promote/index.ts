@@ -25,7 +25,7 @@ import { pushError, Remote } from "../git/remote";
 import { FileChange } from "../git/sync";
 import { checkPath, commitTree, listTree, mergeTrees, TreeEdit, writeCommit } from "../git/tree";
 import { applyPins, extractPins, PinChange, PinSkip } from "./pins";
-import { ident, message, parseLog, TrailRecord } from "./trail";
+import { ident, message, parseLog, parseTrailers, TrailRecord } from "./trail";
 
 export * from "./pins";
 export * from "./trail";
@@ -54,6 +54,8 @@ export interface PromoteOptions {
     author: Identity;
     /** Build the promotion and report it; push nothing. */
     dryRun?: boolean;
+    /** branches model: promote even when a rollback on the target keeps it from matching the source (warns). */
+    allowDiverged?: boolean;
     /** non-fast-forward retries, default 5 */
     maxRetries?: number;
     /** Test seam: runs after the commit is built and before it is pushed. */
@@ -80,6 +82,8 @@ export interface PromotionResult {
     /** overlays model: pins copied, and source pins the target does not have. */
     pins?: PinChange[];
     skipped?: PinSkip[];
+    /** Why the target will not equal the source after this promotion (only with allowDiverged). */
+    warnings?: string[];
 }
 
 /** Checks that `from` -> `to` is one step forward in `stages`. */
@@ -196,6 +200,7 @@ async function promoteBranches(o: PromoteOptions, stages: string[]): Promise<Pro
         }
         await r.fetchBranches([fromBranch], "full");
         const at = new Date().toISOString();
+        let warnings: string[] = [];
         const built = await commitWithRetry(r, toBranch, o, async (target) => {
             const msg = message(`promote ${o.from} -> ${o.to}: ${fromBranch}@${shortSha(source)}`, `Merge branch '${fromBranch}' (stage ${o.from}) into '${toBranch}' (stage ${o.to}).`, [
                 ["Promoted-From", `${o.from}@${source}`],
@@ -218,6 +223,7 @@ async function promoteBranches(o: PromoteOptions, stages: string[]): Promise<Pro
                 );
             }
             const empty = merged.tree === (await treeOf(r, target));
+            warnings = await divergence(r, o, { source, target, mergedTree: merged.tree, fromBranch, toBranch });
             return { commit: await commitTree(r, merged.tree, [target, source], msg, o.author), empty };
         });
         return {
@@ -231,8 +237,37 @@ async function promoteBranches(o: PromoteOptions, stages: string[]): Promise<Pro
             pushed: built.pushed,
             empty: built.empty,
             files: await changedFiles(r, built.previous, built.commit),
+            ...(warnings.length ? { warnings } : {}),
         };
     });
+}
+
+/**
+ * Branches model: a promotion merge that was rolled back on the target stays "merged" for git, so
+ * promoting the same changes again does not bring them back and the stages silently diverge.
+ * Finds rollbacks of promotions on the target (commits not on the source with a Rolled-Back
+ * trailer naming a Promoted-From commit) when the merge result still differs from the source:
+ * refuses with the fix, or with allowDiverged returns the explanation as warnings.
+ */
+async function divergence(r: Remote, o: PromoteOptions, x: { source: string; target: string; mergedTree: string; fromBranch: string; toBranch: string }): Promise<string[]> {
+    if (x.mergedTree === (await treeOf(r, x.source))) return [];
+    const log = await r.git(["log", "--format=%H%x00%B%x01", `${x.source}..${x.target}`]);
+    const found: string[] = [];
+    for (const rec of log.stdout.split("\x01")) {
+        const [sha, body] = rec.trim().split("\0");
+        if (!sha || !body) continue;
+        const undone = parseTrailers(body)["Rolled-Back"];
+        if (!undone) continue;
+        const orig = await r.git(["log", "-1", "--format=%B", undone], { allowFail: true });
+        if (orig.code !== 0 || !parseTrailers(orig.stdout)["Promoted-From"]) continue;
+        found.push(
+            `'${x.toBranch}' rolled back the promotion ${shortSha(undone)} with ${shortSha(sha)}; git counts those changes of '${x.fromBranch}' as merged, so promoting again does not bring them back and '${o.to}' would differ from '${o.from}'. To re-apply them, revert the rollback first: gitops promote rollback --repo ${o.repo} --branch ${x.toBranch} --commit ${shortSha(sha)}`,
+        );
+    }
+    if (found.length && !o.allowDiverged) {
+        throw new GitopsError(`${r.repo.display}#${x.toBranch}`, `stage '${o.to}' has diverged from '${o.from}' after a rollback; nothing was pushed. ${found.join(". ")}`, "or pass --allow-diverged to promote anyway and keep the rollback");
+    }
+    return found;
 }
 
 async function promoteOverlays(o: PromoteOptions): Promise<PromotionResult> {
@@ -449,7 +484,10 @@ export async function hotfix(o: HotfixOptions): Promise<CommitResult> {
                         ["Hotfix-By", ident(o.author)],
                         ["Hotfix-At", at],
                     ]);
-                    await r.gitIn(dir, ["commit", "--quiet", "--no-verify", "--allow-empty", "-F", "-"], { input: msg, identity: o.author });
+                    // The fix keeps its author (and authoring date); the promoter is the committer
+                    // and is named in the Hotfix-By trailer.
+                    const [name, email, date] = (await r.git(["log", "-1", "--format=%an%x00%ae%x00%aI", sha])).stdout.trim().split("\0");
+                    await r.gitIn(dir, ["commit", "--quiet", "--no-verify", "--allow-empty", `--author=${name} <${email}>`, `--date=${date}`, "-F", "-"], { input: msg, identity: o.author });
                 }
                 return { commit: (await r.gitIn(dir, ["rev-parse", "HEAD"])).stdout.trim() };
             });

@@ -3,13 +3,13 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import type { Command, CliIO } from "../cli";
+import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
-import { parseFlags } from "../util/args";
+import { parseFlags } from "../util/cli";
 import { renderPath } from "./render";
 import { VAR_NAME_PATTERN } from "./substitute";
 
-const HELP = `Usage: gitops render --repo URL|DIR [--ref REF] --path PATH [--var k=v ...] [--strict]
+const HELP = `Usage: gitops render --repo URL|DIR [--ref REV] --path PATH [--var k=v ...] [--postbuild] [--strict]
 
 Prints the objects Flux's kustomize-controller would apply for PATH, as multi-document YAML:
 kustomize build (a kustomization.yaml is generated when PATH has none), then postBuild variable
@@ -17,10 +17,21 @@ substitution (\${var}, \${var:=default}, $\${var} for a literal).
 
 Options:
   --repo URL|DIR   a Git URL, a bare repository, or a directory (used as is unless --ref is given)
-  --ref REF        branch, tag or commit to render (default: the repository's HEAD)
+  --ref REV        any git revision: branch, tag, commit, HEAD~1, v1.2^ (default: the
+                   repository's HEAD)
   --path PATH      the Kustomization path, relative to the repository root
-  --var k=v        a postBuild variable (repeatable); without any --var nothing is substituted
-  --strict         fail on a variable that is not set and has no default
+  --var k=v        a postBuild variable (repeatable)
+  --postbuild      substitute even without any --var, as Flux does with
+                   postBuild.substituteStrategy: Always: \${var:=default} expands and an unset
+                   variable becomes empty. Without it and without --var, nothing is substituted
+                   (Flux's default strategy, WithVariables, needs at least one variable).
+  --strict         fail on a variable that is not set and has no default (implies --postbuild;
+                   a variable set to an empty value counts as set)
+
+A variable set to "" expands to nothing: an unquoted \`key: \${v}\` then reads as null, exactly
+as in kustomize-controller (kustomize drops the quotes around "\${v}" before substitution).
+To render a Flux Kustomization object with its own path, postBuild, patches and images, use
+'gitops build ks NAME'.
 `;
 
 /** Parses `--var k=v` values; throws a GitopsError naming the flag for a bad one. */
@@ -57,20 +68,17 @@ export const renderCommand: Command = {
     summary: "Render a Kustomization path as Flux would (kustomize build + postBuild)",
     help: HELP,
     async run(args: string[], io: CliIO): Promise<number> {
-        const flags = parseFlags("render", args, {
-            values: ["repo", "ref", "path", "var"],
-            repeatable: ["var"],
-            booleans: ["strict"],
-            required: ["repo", "path"],
-        });
-        if (flags.positional.length > 0) {
-            throw new GitopsError("gitops render", `unexpected argument '${flags.positional[0]}'`, "see 'gitops render --help'");
-        }
-        const repo = flags.get("repo")!;
-        const ref = flags.get("ref");
-        const vars = parseVars(flags.all("var"));
-        const opts = { substitute: vars, strict: flags.has("strict"), varsWhere: "--var" };
-        const relPath = flags.get("path")!;
+        const { values: f } = parseFlags(
+            "render",
+            args,
+            { repo: { type: "string" }, ref: { type: "string" }, path: { type: "string" }, var: { type: "string", multiple: true }, postbuild: { type: "boolean" }, strict: { type: "boolean" } },
+            { required: ["repo", "path"] },
+        );
+        const repo = f.repo!;
+        const ref = f.ref;
+        const vars = parseVars(f.var ?? []);
+        const opts = { substitute: vars, strict: !!f.strict, always: !!(f.postbuild || f.strict), varsWhere: "--var" };
+        const relPath = f.path!;
 
         const local = isLocalDir(repo);
         if (local && !ref && !isBareRepo(repo)) {

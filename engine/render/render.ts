@@ -24,6 +24,8 @@ export interface RenderOptions {
     substitute?: Record<string, string>;
     /** Strict substitution: an unset variable without a default is an error. */
     strict?: boolean;
+    /** Substitute even with no variables (postBuild.substituteStrategy: Always). */
+    always?: boolean;
     /** `kubectl` (default; runs `kubectl kustomize`) or a `kustomize` binary (runs `kustomize build`). */
     kustomizeBin?: string;
     /** Where the variables came from, for error messages. */
@@ -33,7 +35,7 @@ export interface RenderOptions {
      * kustomization.yaml before building (namespace, patches appended, images replaced by name
      * or appended, components appended); we do the same in a temporary copy of the tree.
      */
-    spec?: Pick<KustomizationSpec, "targetNamespace" | "patches" | "images" | "components">;
+    spec?: Pick<KustomizationSpec, "targetNamespace" | "namePrefix" | "nameSuffix" | "patches" | "images" | "components" | "ignoreMissingComponents">;
 }
 
 export interface RenderResult {
@@ -141,7 +143,7 @@ export async function renderPath(root: string, relPath: string, opts: RenderOpti
     let buildRoot = root;
     let tempDir: string | undefined;
     const spec = opts.spec ?? {};
-    const editing = !!(spec.targetNamespace || spec.patches?.length || spec.images?.length || spec.components?.length);
+    const editing = !!(spec.targetNamespace || spec.namePrefix || spec.nameSuffix || spec.patches?.length || spec.images?.length || spec.components?.length);
     try {
         if (editing) {
             // Flux edits the kustomization file in its own copy of the source; so do we.
@@ -170,14 +172,19 @@ export async function renderPath(root: string, relPath: string, opts: RenderOpti
             shownPath: shown,
             tempDir: editing ? undefined : tempDir,
         });
-        const objects = substituteVariables(splitDocuments(out), opts.substitute, { strict: opts.strict, varsWhere: opts.varsWhere });
+        const objects = substituteVariables(splitDocuments(out), opts.substitute, { strict: opts.strict, always: opts.always, varsWhere: opts.varsWhere });
         return { objects, yaml: joinDocuments(objects) };
     } finally {
         if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
     }
 }
 
-/** Writes the Flux Kustomization's build fields into the kustomization file in `dir` (a copy). */
+/**
+ * Writes the Flux Kustomization's build fields into the kustomization file in `dir` (a copy), as
+ * fluxcd/pkg/kustomize's generator does: namespace, namePrefix, nameSuffix, patches appended,
+ * components appended (local relative paths only; missing ones skipped with
+ * ignoreMissingComponents), images merged by name (newName when set; newTag and digest together).
+ */
 function applySpec(dir: string, spec: NonNullable<RenderOptions["spec"]>, shown: string): void {
     const file = KUSTOMIZATION_FILES.map((f) => path.join(dir, f)).find((f) => fs.existsSync(f))!;
     const doc = YAML.parseDocument(fs.readFileSync(file, "utf8"));
@@ -186,23 +193,42 @@ function applySpec(dir: string, spec: NonNullable<RenderOptions["spec"]>, shown:
     }
     const k = (doc.toJS() ?? {}) as Record<string, unknown>;
     if (spec.targetNamespace) k.namespace = spec.targetNamespace;
+    if (spec.namePrefix) k.namePrefix = spec.namePrefix;
+    if (spec.nameSuffix) k.nameSuffix = spec.nameSuffix;
     if (spec.patches?.length) {
         const patches = Array.isArray(k.patches) ? [...k.patches] : [];
         for (const p of spec.patches) patches.push(p.target ? { patch: p.patch, target: p.target } : { patch: p.patch });
         k.patches = patches;
     }
     if (spec.images?.length) {
-        const images = (Array.isArray(k.images) ? [...k.images] : []) as Array<{ name?: string }>;
+        const images = (Array.isArray(k.images) ? [...k.images] : []) as Array<Record<string, string | undefined>>;
+        const clean = (e: Record<string, string | undefined>) => Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined && v !== ""));
         for (const img of spec.images) {
-            const entry = Object.fromEntries(Object.entries(img).filter(([, v]) => v !== undefined && v !== ""));
             const i = images.findIndex((e) => e?.name === img.name);
-            if (i >= 0) images[i] = entry;
-            else images.push(entry);
+            if (i < 0) {
+                images.push(clean({ ...img }));
+                continue;
+            }
+            const merged = { ...images[i] };
+            if (img.newName) merged.newName = img.newName;
+            if (img.newTag || img.digest) {
+                merged.newTag = img.newTag;
+                merged.digest = img.digest;
+            }
+            images[i] = clean(merged);
         }
         k.images = images;
     }
     if (spec.components?.length) {
-        k.components = [...(Array.isArray(k.components) ? k.components : []), ...spec.components];
+        const comps: string[] = [];
+        spec.components.forEach((c, i) => {
+            if (path.isAbsolute(c) || /^[a-z][a-z0-9+.-]*:\/\//i.test(c)) {
+                throw new GitopsError(`spec.components[${i}]`, `component path '${c}' must be local and relative`, "give a path relative to spec.path");
+            }
+            if (spec.ignoreMissingComponents && !fs.existsSync(path.join(dir, c))) return;
+            comps.push(c);
+        });
+        k.components = [...(Array.isArray(k.components) ? k.components : []), ...comps];
     }
     fs.writeFileSync(file, YAML.stringify(k));
 }

@@ -4,8 +4,11 @@
  *  - variables come from `substituteFrom` ConfigMaps/Secrets in order (a later one overrides an
  *    earlier one; a missing optional one is skipped) and then `substitute` (which overrides all);
  *    newlines are removed from every value;
- *  - nothing is substituted when there are no variables at all: the objects stay as kustomize
- *    built them;
+ *  - nothing is substituted when there are no variables at all (the objects stay as kustomize
+ *    built them), unless the Kustomization's postBuild.substituteStrategy is Always: then
+ *    `${var:=default}` still expands and an unset variable becomes empty;
+ *  - a variable set to "" is set: strict mode accepts it, and an unquoted `key: ${empty}`
+ *    becomes null, as in Flux (kustomize drops the quotes of `"${empty}"` before substitution);
  *  - every variable name must match `^[_[:alpha:]][_[:alpha:][:digit:]]*$`;
  *  - an object labelled or annotated `kustomize.toolkit.fluxcd.io/substitute: disabled` is skipped;
  *  - each other object is substituted as YAML text and parsed back (YAML 1.1, as sigs.k8s.io/yaml
@@ -108,6 +111,8 @@ export interface SubstituteOptions {
     strict?: boolean;
     /** Where the variables came from, for error messages (e.g. "--var"). */
     varsWhere?: string;
+    /** Substitute even with no variables (Flux's postBuild.substituteStrategy: Always). */
+    always?: boolean;
 }
 
 function identity(obj: unknown): { apiVersion: string; kind: string; name: string; namespace: string } | undefined {
@@ -139,9 +144,10 @@ export function substituteVariables(
     vars: Record<string, string> | undefined,
     opts: SubstituteOptions = {},
 ): RenderedObject[] {
-    const active = vars !== undefined && Object.keys(vars).length > 0;
+    const active = opts.always === true || (vars !== undefined && Object.keys(vars).length > 0);
+    const known: Record<string, string> = vars ?? {};
     let namesChecked = false;
-    const lookup = (k: string): string | undefined => (Object.prototype.hasOwnProperty.call(vars, k) ? vars![k] : undefined);
+    const lookup = (k: string): string | undefined => (Object.prototype.hasOwnProperty.call(known, k) ? known[k] : undefined);
     const out: RenderedObject[] = [];
     docs.forEach((text, index) => {
         let original: unknown;
@@ -168,7 +174,7 @@ export function substituteVariables(
             obj = parseOriginal();
         } else {
             if (!namesChecked) {
-                for (const k of Object.keys(vars!)) {
+                for (const k of Object.keys(known)) {
                     if (!VAR_NAME_PATTERN.test(k)) {
                         throw new GitopsError(opts.varsWhere ?? `postBuild.substitute.${k}`, `'${k}' var name is invalid, must match '${VAR_NAME_TEXT}'`);
                     }

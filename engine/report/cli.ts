@@ -5,9 +5,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import type { Command, CliIO } from "../cli";
+import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
-import { parseFlags } from "../util/args";
+import { parseFlags } from "../util/cli";
 
 const HELP = `Usage:
   gitops report --repo URL|DIR [--results FILE] [--since ISO] [--until ISO] [--stack S ...]
@@ -52,18 +52,23 @@ function writeOut(file: string, text: string, io: CliIO): void {
 }
 
 async function runPreview(args: string[], io: CliIO): Promise<number> {
-    const f = parseFlags("report preview", args, { values: ["stack", "json", "exit-code", "stderr", "out"], required: ["stack", "json"] });
+    const { values: f } = parseFlags(
+        "report preview",
+        args,
+        { stack: { type: "string" }, json: { type: "string" }, "exit-code": { type: "string" }, stderr: { type: "string" }, out: { type: "string" } },
+        { required: ["stack", "json"] },
+    );
     const { parsePreview, previewComment } = await import("./preview");
-    const stack = f.get("stack")!;
+    const stack = f.stack!;
     if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new GitopsError("--stack", `not a stack name: ${JSON.stringify(stack)}`);
-    const code = f.get("exit-code");
+    const code = f["exit-code"];
     if (code !== undefined && !/^\d+$/.test(code)) throw new GitopsError("--exit-code", `must be a number; got ${JSON.stringify(code)}`);
-    const json = f.get("json")!;
+    const json = f.json!;
     const body = previewComment(stack, parsePreview(readFile(json, "--json"), json), {
         exitCode: code === undefined ? undefined : Number(code),
-        stderr: f.get("stderr") ? readFile(f.get("stderr")!, "--stderr") : undefined,
+        stderr: f.stderr ? readFile(f.stderr, "--stderr") : undefined,
     });
-    writeOut(f.get("out") ?? "-", body, io);
+    writeOut(f.out ?? "-", body, io);
     return 0;
 }
 
@@ -73,24 +78,37 @@ export const reportCommand: Command = {
     help: HELP,
     async run(args: string[], io: CliIO): Promise<number> {
         if (args[0] === "preview") return runPreview(args.slice(1), io);
-        const f = parseFlags("report", args, { values: ["repo", "results", "since", "until", "stack", "branch", "json", "html"], repeatable: ["stack", "branch"], required: ["repo"] });
-        if (f.positional.length) throw new GitopsError(f.positional[0], "unexpected argument", "see gitops report --help");
+        const { values: f } = parseFlags(
+            "report",
+            args,
+            {
+                repo: { type: "string" },
+                results: { type: "string" },
+                since: { type: "string" },
+                until: { type: "string" },
+                stack: { type: "string", multiple: true },
+                branch: { type: "string", multiple: true },
+                json: { type: "string" },
+                html: { type: "string" },
+            },
+            { required: ["repo"] },
+        );
         const { deliveryMetrics, parseResults } = await import("./metrics");
         const { renderHtml, renderText } = await import("./html");
-        const resultsFile = f.get("results");
+        const resultsFile = f.results;
         const results = resultsFile ? parseResults(readFile(resultsFile, "--results"), resultsFile) : undefined;
         const m = await deliveryMetrics({
-            repo: f.get("repo")!,
-            branches: f.all("branch").length ? f.all("branch") : undefined,
-            stacks: f.all("stack").length ? f.all("stack") : undefined,
+            repo: f.repo!,
+            branches: f.branch,
+            stacks: f.stack,
             results,
-            since: f.get("since"),
-            until: f.get("until"),
+            since: f.since,
+            until: f.until,
         });
-        const json = f.get("json");
+        const json = f.json;
         if (json) writeOut(json, JSON.stringify(m, null, 2) + "\n", io);
         if (json !== "-") io.out(renderText(m));
-        const html = f.get("html");
+        const html = f.html;
         if (html) {
             writeOut(html, renderHtml(m), io);
             if (json !== "-") io.out(`wrote ${html}\n`);

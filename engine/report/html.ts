@@ -107,7 +107,8 @@ export function renderHtml(m: DeliveryMetrics, title = "Delivery metrics"): stri
 <style>body{font-family:system-ui,sans-serif;margin:2em;color:#1a202c}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #cbd5e0;padding:4px 10px;text-align:right}th{background:#edf2f7}svg{display:block;margin:1em 0}</style>
 </head><body>
 <h1>${esc(title)}</h1>
-<p>${esc(m.since)} – ${esc(m.until)} (${m.days} days)</p>
+<p>${m.all.deployments === 0 ? `no deployments (as of ${esc(m.until)})` : `${esc(m.since)} – ${esc(m.until)} (${m.days} days)`}</p>
+${(m.notes ?? []).map((n) => `<p class="note">${esc(n)}</p>`).join("\n")}
 <table id="metrics">
 <tr><th>environment</th><th>deployments</th><th>per day</th><th>lead time (median)</th><th>change failure rate</th><th>rollbacks</th><th>time to restore (median)</th><th>DR recovery (median)</th></tr>
 ${[...m.stacks, m.all].map(row).join("\n")}
@@ -133,5 +134,7 @@ export function renderText(m: DeliveryMetrics): string {
     ]);
     const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
     const line = (r: string[]) => r.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd();
-    return `${m.since} .. ${m.until} (${m.days} days)\n${[head, ...rows].map(line).join("\n")}\n`;
+    const period = m.all.deployments === 0 ? `no deployments (as of ${m.until})` : `${m.since} .. ${m.until} (${m.days} days)`;
+    const notes = (m.notes ?? []).map((n) => `note: ${n}\n`).join("");
+    return `${period}\n${[head, ...rows].map(line).join("\n")}\n${notes}`;
 }

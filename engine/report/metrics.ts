@@ -100,9 +100,12 @@ export interface StackMetrics {
 }
 
 export interface DeliveryMetrics {
+    /** The period; with no deployment and no --since/--until, both are the time of the report. */
     since: string;
     until: string;
     days: number;
+    /** Why a figure is missing ("–"), and how to get it; empty when every figure is there. */
+    notes: string[];
     stacks: StackMetrics[];
     all: StackMetrics;
     deployments: Deployment[];
@@ -325,7 +328,8 @@ export function computeMetrics(input: MetricsInput): DeliveryMetrics {
     const wanted = input.stacks ? new Set(input.stacks) : undefined;
     const inScope = (stack: string) => !wanted || wanted.has(stack);
     const times = ordered.filter((d) => inScope(d.stack)).map((d) => secs(d.appliedAt ?? d.committedAt));
-    const since = input.since ? parseTime(input.since, "--since")! : times.length ? iso(Math.min(...times)) : iso(0);
+    // No deployment and no --since: the period is "now", never the epoch.
+    const since = input.since ? parseTime(input.since, "--since")! : times.length ? iso(Math.min(...times)) : iso(input.until ? secs(parseTime(input.until, "--until")!) : Date.now() / 1000);
     const until = input.until ? parseTime(input.until, "--until")! : times.length ? iso(Math.max(...times)) : since;
     if (secs(until) < secs(since)) throw new GitopsError("--until", `${until} is before --since ${since}`);
     // A period shorter than a day counts as one day, so one deployment is "1 per day", not infinity.
@@ -359,7 +363,7 @@ export function computeMetrics(input: MetricsInput): DeliveryMetrics {
     stackNames.sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));
     const stacks = stackNames.map((s) => metricsOf(s, selected.filter((d) => d.stack === s), selectedRollbacks.filter((r) => r.stack === s), recoveries.get(s) ?? []));
     const all = metricsOf("all", selected, selectedRollbacks, stackNames.flatMap((s) => recoveries.get(s) ?? []));
-    return { since, until, days: round(days), stacks, all, deployments: selected, rollbacks: selectedRollbacks };
+    return { since, until, days: round(days), stacks, all, notes: missingFigures(all, selected, !!input.results), deployments: selected, rollbacks: selectedRollbacks };
 }
 
 /** Reads the fleet repo's history (and results) and computes the metrics. Used by `gitops report` and index.ts. */
@@ -393,4 +397,31 @@ export function metricsSummary(m: DeliveryMetrics): Record<string, { deployments
 export async function stackDeliveryOutputs(repo: string, stack: string, auth?: GitAuth): Promise<ReturnType<typeof metricsSummary>[string]> {
     const m = await deliveryMetrics({ repo, auth, stacks: [stack] });
     return metricsSummary(m)[stack] ?? { deployments: 0, deploymentsPerDay: 0, changeFailureRate: 0 };
+}
+
+/** One line per figure the report cannot give, saying why and what would give it. */
+export function missingFigures(all: StackMetrics, deployments: readonly Deployment[], haveResults: boolean): string[] {
+    const notes: string[] = [];
+    if (all.deployments === 0) {
+        notes.push(
+            "no deployments in this history: the report counts FleetSync's 'Reconcile <stack>' commits and the Promoted-/Rolled-Back-/Hotfix- trailers of gitops promote; run pulumi up (or gitops promote) against this fleet repo, or check --branch, --stack, --since and --until",
+        );
+        return notes;
+    }
+    if (all.leadTime.medianSeconds === undefined) {
+        notes.push(
+            haveResults
+                ? "lead time: no deployment in the period has a reconcile result with appliedAt; give results for these commits in --results"
+                : "lead time: needs when each change was applied; pass --results FILE (a JSON array of {stack, commit, committedAt, appliedAt, result}, e.g. from FleetSync's reconcile outputs)",
+        );
+    } else if (deployments.some((d) => d.leadTimeSeconds === undefined)) {
+        notes.push(`lead time: ${deployments.filter((d) => d.leadTimeSeconds === undefined).length} of ${deployments.length} deployments have no appliedAt in --results and are left out`);
+    }
+    if (all.timeToRestore.medianSeconds === undefined) {
+        notes.push(all.failures === 0 ? "time to restore: no failed deployment in the period, so nothing to restore" : `time to restore: ${all.unrestored} failure(s) not restored yet in the period`);
+    }
+    if (all.recovery.medianSeconds === undefined) {
+        notes.push(haveResults ? "DR recovery: no result carries recoverySeconds (only disaster-recovery runs record it)" : "DR recovery: needs --results with recoverySeconds from a disaster-recovery run");
+    }
+    return notes;
 }

@@ -5,7 +5,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import type { CliIO, Command } from "../cli";
+import type { CliIO, Command } from "../util/cli";
 import type { StackConfig } from "../config/schema";
 import { GitopsError } from "../errors";
 import { credentialsFor, parseCli } from "../oci/cli";

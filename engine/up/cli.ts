@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "node:util";
 import { promisify } from "util";
-import type { Command } from "../cli";
+import type { Command } from "../util/cli";
 import { GitopsError } from "../errors";
 import { collectSummary, formatSummary, localStackFile } from "./index";
 

@@ -341,18 +341,19 @@ describe("engine/promote", () => {
             return { io: { out: (s: string) => void out.push(s), err: (s: string) => void err.push(s) }, out, err };
         }
 
+        // --project points at a folder without Pulumi.<stack>.yaml: the CLI's own defaults (branches model).
         it("promotes, logs, and refuses bad input with a message naming the stage", async () => {
             const remote = t.bare("fleet", { "clusters/dev/app.yaml": "tag: 1\n" });
             git(["branch", "test", "main"], remote);
             const dev = t.commit(remote, "main", { "clusters/dev/app.yaml": "tag: 2\n" }, "bump");
 
             let c = capture();
-            assert.strictEqual(await main(["promote", "--repo", remote, "--from", "dev", "--to", "test", "--verified-revision", dev, "--dry-run"], c.io), 0);
+            assert.strictEqual(await main(["promote", "--project", t.root, "--repo", remote, "--from", "dev", "--to", "test", "--verified-revision", dev, "--dry-run"], c.io), 0);
             assert.match(c.out.join(""), /would promote dev -> test \(branches\)/);
             assert.strictEqual(t.read(remote, "test", "clusters/dev/app.yaml"), "tag: 1\n");
 
             c = capture();
-            assert.strictEqual(await main(["promote", "--repo", remote, "--from", "dev", "--to", "test", "--verified-revision", dev, "--author", "Ada <ada@example.com>"], c.io), 0);
+            assert.strictEqual(await main(["promote", "--project", t.root, "--repo", remote, "--from", "dev", "--to", "test", "--verified-revision", dev, "--author", "Ada <ada@example.com>"], c.io), 0);
             assert.match(c.out.join(""), /^promoted dev -> test/);
             assert.match(c.out.join(""), /configured clusters\/dev\/app\.yaml/);
             assert.strictEqual(t.read(remote, "test", "clusters/dev/app.yaml"), "tag: 2\n");
@@ -365,15 +366,15 @@ describe("engine/promote", () => {
             assert.strictEqual(log[0].from.revision, dev);
 
             c = capture();
-            assert.strictEqual(await main(["promote", "--repo", remote, "--from", "dev", "--to", "prod", "--verified-revision", dev], c.io), 1);
+            assert.strictEqual(await main(["promote", "--project", t.root, "--repo", remote, "--from", "dev", "--to", "prod", "--verified-revision", dev], c.io), 1);
             assert.match(c.err.join(""), /stage:prod: 'dev' -> 'prod' skips 'test'/);
 
             c = capture();
-            assert.strictEqual(await main(["promote", "--repo", remote, "--from", "dev", "--to", "test"], c.io), 1);
+            assert.strictEqual(await main(["promote", "--project", t.root, "--repo", remote, "--from", "dev", "--to", "test"], c.io), 1);
             assert.match(c.err.join(""), /stage 'dev' has no verified revision/);
 
             c = capture();
-            assert.strictEqual(await main(["promote", "--repo", remote, "--from", "dev", "--to", "test", "--model", "trunk"], c.io), 1);
+            assert.strictEqual(await main(["promote", "--project", t.root, "--repo", remote, "--from", "dev", "--to", "test", "--model", "trunk"], c.io), 1);
             assert.match(c.err.join(""), /unknown model 'trunk'/);
 
             // rollback and hotfix through the CLI

@@ -115,8 +115,10 @@ function sandbox(root: string): string {
 /** A fleet repo with history: dev reconciles, two promotions to test, one to prod, a fix on prod. */
 async function fleetFixture(t: TempGit): Promise<Record<string, string>> {
     const fleet = t.bare("fleet");
-    const ov = (n: number) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nimages:\n  - name: ghcr.io/gitops-platform/echo-version\n    newTag: 1.0.${n}\n`;
-    const c1 = t.commit(fleet, "main", { "apps/dev/kustomization.yaml": ov(0) }, "Reconcile dev\n\nA apps/dev/kustomization.yaml");
+    const ov = (n: number) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ../base/echo-version\nimages:\n  - name: ghcr.io/gitops-platform/echo-version\n    newTag: 1.0.${n}\n`;
+    const base = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: echo-version\n  namespace: echo\ndata:\n  env: ${cluster_env:=local}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: echo-version\n  namespace: echo\nspec:\n  selector: {matchLabels: {app: echo-version}}\n  template:\n    metadata: {labels: {app: echo-version}}\n    spec:\n      containers:\n        - {name: echo, image: ghcr.io/gitops-platform/echo-version:1.0.0}\n";
+    // dev and test overlays on main, as this program's fleet has them (overlays promotion model)
+    const c1 = t.commit(fleet, "main", { "apps/base/echo-version/app.yaml": base, "apps/base/echo-version/kustomization.yaml": "resources: [app.yaml]\n", "apps/dev/kustomization.yaml": ov(0), "apps/test/kustomization.yaml": ov(0), "apps/staging/kustomization.yaml": ov(0) }, "Reconcile dev\n\nA apps/dev/kustomization.yaml");
     await promote({ repo: fleet, from: "dev", to: "test", verifiedRevision: c1, author: TEST_IDENTITY });
     const c2 = t.commit(fleet, "main", { "apps/dev/kustomization.yaml": ov(1) }, "Reconcile dev\n\nM apps/dev/kustomization.yaml");
     const p = await promote({ repo: fleet, from: "dev", to: "test", verifiedRevision: c2, author: TEST_IDENTITY });
@@ -124,7 +126,8 @@ async function fleetFixture(t: TempGit): Promise<Record<string, string>> {
     const fix = t.commit(fleet, "prod", { "apps/prod/hotfix.yaml": "fix: true\n" }, "fix: prod hotfix");
     const results = path.join(t.root, "results.json");
     fs.writeFileSync(results, JSON.stringify([{ stack: "dev", commit: c2, appliedAt: new Date().toISOString(), result: "applied", recoverySeconds: 95 }]));
-    return { FLEET: fleet, DEV_SHA: c2, TEST_SHA: p.commit, PROMOTION: p.commit, FIX: fix, RESULTS: results };
+    // In the overlays model every stage syncs main: test is verified at a main revision too.
+    return { FLEET: fleet, DEV_SHA: c2, TEST_SHA: c2, PROMOTION: p.commit, FIX: fix, RESULTS: results };
 }
 
 const docs = markdownFiles().map((f) => ({ file: path.relative(ROOT, f), commands: extractCommands(path.relative(ROOT, f), fs.readFileSync(f, "utf8")) }));
