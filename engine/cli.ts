@@ -41,6 +41,10 @@ const COMMANDS: Array<() => Command> = [
     () => require("./render/cli").renderCommand,
     () => require("./promote/cli").promoteCommand,
     () => require("./report/cli").reportCommand,
+    () => require("./localcluster/cli").localUpCommand,
+    () => require("./localcluster/cli").localDownCommand,
+    () => require("./localcluster/cli").localStatusCommand,
+    () => require("./localcluster/cli").localLogsCommand,
 ];
 
 function usage(cmds: Command[]): string {

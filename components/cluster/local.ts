@@ -6,7 +6,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { KindSettings, K3dSettings } from "../../engine/config";
-import type { LocalClusterSpec } from "../../engine/localcluster";
+import type { ControlPlaneSpec, LocalClusterSpec } from "../../engine/localcluster";
 import { engine } from "../dynamic";
 import { ClusterOutputs } from "./types";
 
@@ -98,5 +98,85 @@ export class KindCluster extends LocalClusterComponent {
     constructor(name: string, args: KindClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         const s = args.settings;
         super("gitops:cluster:KindCluster", name, { tool: "kind", name: args.clusterName, workers: s.workers, image: s.nodeImage, extraMounts: s.extraMounts, portMappings: s.portMappings }, opts);
+    }
+}
+
+interface ControlPlaneState extends ControlPlaneSpec {
+    kubeconfig: string;
+}
+
+/**
+ * The dynamic provider of LocalControlPlaneCluster: adopts the local control plane running from
+ * its folder (`gitops local up`, or the e2e suite), or starts one that outlives `pulumi up`.
+ * It captures nothing: engine code is loaded inside each method.
+ */
+export const controlPlaneProvider: pulumi.dynamic.ResourceProvider = {
+    async check(_olds: unknown, news: ControlPlaneSpec) {
+        const failures: pulumi.dynamic.CheckFailure[] = [];
+        if (!news.dir || !news.dir.startsWith("/")) failures.push({ property: "dir", reason: `dir must be an absolute path; got ${JSON.stringify(news.dir)}` });
+        if (!Number.isInteger(news.fleetPort) || news.fleetPort < 1 || news.fleetPort > 65535) failures.push({ property: "fleetPort", reason: `fleetPort must be a port number; got ${JSON.stringify(news.fleetPort)}` });
+        return { inputs: news, failures };
+    },
+    async diff(_id: string, olds: ControlPlaneState, news: ControlPlaneSpec) {
+        const keys = engine("localcluster").CONTROL_PLANE_REPLACE_KEYS as Array<keyof ControlPlaneSpec>;
+        const replaces = keys.filter((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null)) as string[];
+        return { changes: replaces.length > 0, replaces, deleteBeforeReplace: true };
+    },
+    async create(inputs: ControlPlaneSpec) {
+        const kubeconfig = await engine("localcluster").controlPlaneUp(inputs);
+        return { id: `local/${inputs.dir}`, outs: { ...inputs, kubeconfig } };
+    },
+    async read(id: string, props: ControlPlaneState) {
+        const lc = engine("localcluster");
+        // A stopped control plane reads as gone, so `pulumi refresh` (and the next `up`) starts it again.
+        if (!(await lc.controlPlaneRunning(props))) return { id: "", props: {} };
+        return { id, props: { ...props, kubeconfig: require("fs").readFileSync(require("path").join(props.dir, "kubeconfig"), "utf8") } };
+    },
+    async update(_id: string, _olds: ControlPlaneState, news: ControlPlaneSpec) {
+        // Only non-replacing fields change here (none today); keep the outputs.
+        return { outs: { ...news, kubeconfig: await engine("localcluster").controlPlaneUp(news) } };
+    },
+    async delete(_id: string, props: ControlPlaneState) {
+        await engine("localcluster").controlPlaneDown(props);
+    },
+};
+
+class ControlPlane extends pulumi.dynamic.Resource {
+    declare readonly kubeconfig: pulumi.Output<string>;
+    constructor(name: string, spec: ControlPlaneSpec, opts?: pulumi.CustomResourceOptions) {
+        super(controlPlaneProvider, name, { ...spec, kubeconfig: undefined }, { ...opts, additionalSecretOutputs: ["kubeconfig"] }, "gitops", "LocalControlPlane");
+    }
+}
+
+export interface LocalControlPlaneClusterArgs {
+    /** A name for the cluster in outputs (default "gitops-<stack>"). */
+    readonly clusterName: string;
+    /** State folder, absolute (gitops:cluster.local.dir resolved against the project; default <project>/.gitops/local). Changing it replaces the cluster. */
+    readonly dir: string;
+    /** Folder whose bare repos are served to Flux, absolute (the fleet repo's parent). Changing it replaces the cluster. */
+    readonly fleetRoot: string;
+    /** Fleet server port on 127.0.0.1 (gitops:cluster.local.fleetPort, default 8765). Changing it replaces the cluster. */
+    readonly fleetPort: number;
+}
+
+/**
+ * cluster.kind local: kube-apiserver + etcd, controller-manager, scheduler, kwok and the real Flux
+ * controllers as processes on this machine (engine/localcluster/controlplane.ts). Flux already
+ * runs there, so the bootstrap applies only the flux-system GitRepository and Kustomization.
+ */
+export class LocalControlPlaneCluster extends pulumi.ComponentResource implements ClusterOutputs {
+    readonly kind = "local" as const;
+    readonly clusterName: pulumi.Output<string>;
+    readonly kubeconfig: pulumi.Output<string>;
+    readonly provider: k8s.Provider;
+    readonly installsFlux = false;
+
+    constructor(name: string, args: LocalControlPlaneClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("gitops:cluster:LocalControlPlaneCluster", name, {}, opts);
+        const cp = new ControlPlane(name, { dir: args.dir, fleetRoot: args.fleetRoot, fleetPort: args.fleetPort }, { parent: this });
+        this.clusterName = pulumi.output(args.clusterName);
+        this.kubeconfig = pulumi.secret(cp.kubeconfig);
+        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this });
+        this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig });
     }
 }

@@ -255,7 +255,7 @@ describe("program: bad config fails before any resource is registered", function
     it("names the key and the expected shape for an unknown cluster kind", async () => {
         const config = { ...stackFileConfig("dev"), "gitops:cluster": JSON.stringify({ kind: "eks" }) };
         const { error, mocks } = await failing("dev", config);
-        assert.match(error.message, /gitops:cluster\.kind must be one of k3d, kind, aks, existing, none; got "eks"/);
+        assert.match(error.message, /gitops:cluster\.kind must be one of k3d, kind, aks, existing, local, none; got "eks"/);
         assert.match(error.message, /Pulumi\.dev\.yaml/);
         assert.strictEqual(mocks.resources.length, 0, "no resource may be registered");
     });
