@@ -21,7 +21,7 @@ function parse(cmd: string, args: string[], options: Record<string, { type: "str
     try {
         return parseArgs({ args, options: { dir: { type: "string" }, ...options }, allowPositionals: positionals, strict: true }) as Parsed;
     } catch (e) {
-        throw new GitopsError(`gitops local ${cmd}`, (e as Error).message, `see \`gitops local ${cmd} --help\``);
+        throw new GitopsError("arguments", (e as Error).message, `see \`gitops local ${cmd} --help\``);
     }
 }
 
@@ -47,7 +47,7 @@ ${DIR_HELP}
     async run(args, io) {
         const { values } = parse("up", args, { bin: { type: "string" }, "fleet-root": { type: "string" }, "fleet-port": { type: "string" }, "no-helm": { type: "boolean" } });
         const port = Number(values["fleet-port"] ?? "8765");
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GitopsError("gitops local up", `--fleet-port must be a port number; got ${JSON.stringify(values["fleet-port"])}`);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GitopsError("--fleet-port", `must be a port number; got ${JSON.stringify(values["fleet-port"])}`);
         const dir = path.resolve(values.dir ?? defaultDir());
         const t0 = Date.now();
         const cp = await LocalControlPlane.start({
@@ -142,10 +142,10 @@ ${DIR_HELP}
         const { values, positionals } = parse("logs", args, { lines: { type: "string" } }, true);
         const dir = path.resolve(values.dir ?? defaultDir());
         const n = Number(values.lines ?? "40");
-        if (!Number.isInteger(n) || n < 1) throw new GitopsError("gitops local logs", `--lines must be a positive number; got ${JSON.stringify(values.lines)}`);
+        if (!Number.isInteger(n) || n < 1) throw new GitopsError("--lines", `must be a positive number; got ${JSON.stringify(values.lines)}`);
         const wanted = positionals.length ? positionals : [...PIECES];
         for (const w of wanted) {
-            if (!(PIECES as readonly string[]).includes(w)) throw new GitopsError("gitops local logs", `unknown piece ${JSON.stringify(w)}`, `one of ${PIECES.join(", ")}`);
+            if (!(PIECES as readonly string[]).includes(w)) throw new GitopsError("PIECE", `unknown piece ${JSON.stringify(w)}`, `one of ${PIECES.join(", ")}`);
         }
         const logDir = path.join(dir, "logs");
         const state = readState(dir);

@@ -348,8 +348,8 @@ export class LocalControlPlane {
         if (Object.keys(missing).length) {
             throw new GitopsError(
                 "local control plane",
-                `missing: ${Object.values(missing).join("; ")}`,
-                "the binaries are built from published Go modules into the e2e cache",
+                `missing pieces:\n  - ${Object.values(missing).join("\n  - ")}\n`,
+                "the binaries are built from published Go modules into the e2e cache, about 20 CPU-minutes cold",
             );
         }
         const old = readState(cp.dir);
