@@ -52,7 +52,7 @@ export const BINARIES: Record<Exclude<Piece, "fleet">, string> = {
     kwok: "kwok",
     "source-controller": "flux",
     "kustomize-controller": "flux",
-    "helm-controller": "flux",
+    "helm-controller": "helm",
 };
 
 /** Optional pieces: started when built, reported as absent otherwise. */
@@ -263,41 +263,48 @@ function tail(file: string, lines = 20): string {
     }
 }
 
-/** Where the Flux CRDs come from: the upstream install (engine/flux/upstream) when present, else the controller modules' config/crd/bases. */
+/**
+ * The Flux CRDs the controllers need: the upstream install of the pinned release
+ * (engine/flux/upstream) when its manifests are cached, else the controllers' own
+ * config/crd/bases in the Go module cache, at the pinned versions when those are there.
+ */
 export function fluxCrds(opts: { gomod?: string; helm?: boolean } = {}): { source: string; yaml: string } {
+    let pinned: Record<string, string> = {};
+    let upstreamWhy = "";
+    let upstream: any;
     try {
         // eslint-disable-next-line @typescript-eslint/no-var-requires
-        const upstream = require("../flux/upstream");
-        if (typeof upstream.loadUpstreamInstall === "function") {
-            const u = upstream.loadUpstreamInstall();
-            return { source: `upstream Flux ${u.version}`, yaml: u.crds };
-        }
+        upstream = require("../flux/upstream");
     } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND" && !/Cannot find module/.test((e as Error).message)) throw e;
+        if (!/Cannot find module/.test((e as Error).message)) throw e;
+    }
+    if (upstream?.loadUpstreamInstall) {
+        pinned = upstream.FLUX_RELEASE?.components ?? {};
+        try {
+            const u = upstream.loadUpstreamInstall();
+            return { source: `upstream Flux ${u.version} install`, yaml: u.crds };
+        } catch (e) {
+            upstreamWhy = ` (the upstream install is not cached: ${(e as Error).message.split("\n")[0]})`;
+        }
     }
     const gomod = opts.gomod ?? path.join(process.env.GITOPS_E2E_CACHE || "/var/cache/gitops-e2e", "gomod");
+    const root = path.join(gomod, "github.com", "fluxcd");
     const modules = ["source-controller", "kustomize-controller", ...(opts.helm ? ["helm-controller"] : [])];
     const docs: string[] = [];
     const used: string[] = [];
     for (const m of modules) {
-        const root = path.join(gomod, "github.com", "fluxcd");
-        const versions = fs.existsSync(root)
-            ? fs.readdirSync(root).filter((d) => d.startsWith(`${m}@v`) && fs.existsSync(path.join(root, d, "config", "crd", "bases")))
-            : [];
-        // Newest version first (v1.9.10 after v1.9.9).
+        const bases = (d: string) => path.join(root, d, "config", "crd", "bases");
+        const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((d) => d.startsWith(`${m}@v`) && fs.existsSync(bases(d))) : [];
+        // The pinned version, else the newest (v1.9.10 after v1.9.9).
         versions.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
-        if (!versions.length) {
-            throw new GitopsError(
-                path.join(root, `${m}@<version>`, "config", "crd", "bases"),
-                `the ${m} CRDs are not in the Go module cache`,
-                `run \`bash scripts/e2e-build.sh flux\` (it downloads the controller modules)`,
-            );
+        const pick = versions.find((v) => v === `${m}@${pinned[m]}`) ?? versions[0];
+        if (!pick) {
+            throw new GitopsError(bases(`${m}@<version>`), `the ${m} CRDs are not in the Go module cache${upstreamWhy}`, "run `bash scripts/e2e-build.sh flux` (it downloads the controller modules)");
         }
-        const bases = path.join(root, versions[0], "config", "crd", "bases");
-        for (const f of fs.readdirSync(bases).filter((f) => f.endsWith(".yaml")).sort()) docs.push(fs.readFileSync(path.join(bases, f), "utf8"));
-        used.push(versions[0]);
+        for (const f of fs.readdirSync(bases(pick)).filter((f) => f.endsWith(".yaml")).sort()) docs.push(fs.readFileSync(path.join(bases(pick), f), "utf8"));
+        used.push(pick);
     }
-    return { source: `config/crd/bases of ${used.join(", ")}`, yaml: docs.map((d) => d.replace(/^---\n/, "")).join("\n---\n") };
+    return { source: `config/crd/bases of ${used.join(", ")}${upstreamWhy}`, yaml: docs.map((d) => d.replace(/^---\n/, "")).join("\n---\n") };
 }
 
 export class LocalControlPlane {
