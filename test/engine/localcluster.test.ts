@@ -317,3 +317,69 @@ describe("localcluster: gitops local up|status|logs|down from other processes, a
         await assertNothingLeft(pids, ports);
     });
 });
+
+describe("localcluster: the state folder lets another process see and stop the pieces (no binaries needed)", function () {
+    let dir: string;
+    before(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-local-state-"));
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it("status names running and stopped pieces; down stops them in reverse order, TERM-ignoring ones with SIGKILL", async function () {
+        this.timeout(60_000);
+        // Stand-ins for two pieces: real processes; one ignores SIGTERM.
+        const polite = spawn("sleep", ["300"], { detached: true, stdio: "ignore" });
+        const stubborn = spawn("bash", ["-c", "trap '' TERM; while :; do sleep 0.1; done"], { detached: true, stdio: "ignore" });
+        const gone = spawn("true", [], { stdio: "ignore" });
+        await new Promise((r) => gone.once("exit", r));
+        const piece = (pid: number, exe: string) => ({ pid, exe, ports: {}, log: path.join(dir, "x.log"), startedAt: new Date().toISOString(), readyMs: 1 });
+        const state = {
+            version: 1,
+            dir,
+            bin: "/nonexistent",
+            kubeconfig: path.join(dir, "kubeconfig"),
+            server: "https://127.0.0.1:1",
+            fleetUrl: "http://127.0.0.1:2",
+            fleetRoot: dir,
+            pieces: { etcd: piece(polite.pid!, "/usr/bin/sleep"), "kube-apiserver": piece(stubborn.pid!, "/usr/bin/bash"), kwok: piece(gone.pid!, "/usr/bin/true") },
+            skipped: { "helm-controller": "not built" },
+        };
+        fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify(state));
+        const s = await status(dir);
+        const by = Object.fromEntries(s.pieces.map((p) => [p.piece, p.state]));
+        assert.equal(by.etcd, "running");
+        assert.equal(by["kube-apiserver"], "running");
+        assert.equal(by.kwok, "stopped");
+        assert.equal(by["helm-controller"], "skipped");
+        assert.equal(by["source-controller"], "not started");
+        const st = spawnSync(process.execPath, [GITOPS, "local", "status", "--dir", dir], { encoding: "utf8" });
+        assert.equal(st.status, 1, "a stopped piece makes status exit 1");
+        assert.match(st.stdout, /kwok\s+stopped/);
+        const t0 = Date.now();
+        const down = spawnSync(process.execPath, [GITOPS, "local", "down", "--dir", dir], { encoding: "utf8", timeout: 60_000 });
+        assert.equal(down.status, 0, down.stderr);
+        assert.match(down.stdout, /kube-apiserver\s+killed/);
+        assert.match(down.stdout, /etcd\s+stopped/);
+        assert.ok(down.stdout.indexOf("kube-apiserver") < down.stdout.indexOf("etcd"), `reverse order:\n${down.stdout}`);
+        assert.ok(Date.now() - t0 >= 10_000, "SIGKILL only after the grace period");
+        for (const p of [polite, stubborn]) assert.equal(pidAlive(p.pid!), false, `pid ${p.pid} left running`);
+        assert.equal(readState(dir), undefined);
+    });
+
+    it("a recycled pid running another program is never signalled", async function () {
+        this.timeout(30_000);
+        const other = spawn("sleep", ["300"], { detached: true, stdio: "ignore" });
+        try {
+            fs.writeFileSync(
+                path.join(dir, "state.json"),
+                JSON.stringify({ version: 1, dir, bin: "/x", kubeconfig: "", server: "", fleetUrl: "", fleetRoot: dir, skipped: {}, pieces: { etcd: { pid: other.pid, exe: "/var/cache/gitops-e2e/bin/etcd", ports: {}, log: "", startedAt: new Date().toISOString() } } }),
+            );
+            assert.equal((await status(dir)).pieces.find((p) => p.piece === "etcd")!.state, "stopped");
+            const down = spawnSync(process.execPath, [GITOPS, "local", "down", "--dir", dir], { encoding: "utf8" });
+            assert.equal(down.status, 0, down.stderr);
+            assert.equal(pidAlive(other.pid!), true, "the unrelated process still runs");
+        } finally {
+            other.kill("SIGKILL");
+        }
+    });
+});
