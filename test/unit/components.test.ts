@@ -125,6 +125,17 @@ describe("components: local clusters", () => {
         assert.strictEqual(ports.deleteBeforeReplace, true, "the same name must be deleted before it is created again");
     });
 
+    it("the local control plane: another folder or fleet port is another cluster (a replace); a bad port fails check", async () => {
+        const { controlPlaneProvider } = require("../../components/cluster/local");
+        const olds = { dir: "/p/.gitops/local", fleetRoot: "/p/.fleet", fleetPort: 8765, kubeconfig: "x" };
+        const same = await controlPlaneProvider.diff("local//p/.gitops/local", olds, { ...olds, kubeconfig: undefined });
+        assert.deepStrictEqual([same.changes, same.replaces], [false, []]);
+        const port = await controlPlaneProvider.diff("local//p/.gitops/local", olds, { ...olds, fleetPort: 9000 });
+        assert.deepStrictEqual([port.changes, port.replaces, port.deleteBeforeReplace], [true, ["fleetPort"], true]);
+        const bad = await controlPlaneProvider.check({}, { dir: "rel", fleetRoot: "/x", fleetPort: 0 });
+        assert.deepStrictEqual(bad.failures.map((f: any) => f.property), ["dir", "fleetPort"]);
+    });
+
     it("passes k3d its agents and port mappings, and kind its mounts and ports", () => {
         assert.deepStrictEqual(k3dCreateArgs({ tool: "k3d", name: "c", workers: 3, servers: 1, ports: ["8080:80@loadbalancer"] }), [
             "cluster", "create", "c", "--agents", "3", "--servers", "1", "--wait", "--kubeconfig-update-default=false", "--kubeconfig-switch-context=false", "--port", "8080:80@loadbalancer",
