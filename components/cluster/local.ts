@@ -50,17 +50,20 @@ class LocalCluster extends pulumi.dynamic.Resource {
     }
 }
 
-/** Shared body of K3dCluster and KindCluster: the cluster, its secret kubeconfig and a provider. */
+/**
+ * Shared body of the clusters on this machine (K3dCluster, KindCluster, LocalControlPlaneCluster):
+ * the cluster resource `make` registers (as a child), its secret kubeconfig, and a provider.
+ */
 abstract class LocalClusterComponent extends pulumi.ComponentResource implements ClusterOutputs {
-    abstract readonly kind: "k3d" | "kind";
+    abstract readonly kind: "k3d" | "kind" | "local";
+    abstract readonly installsFlux: boolean;
     readonly clusterName: pulumi.Output<string>;
     readonly kubeconfig: pulumi.Output<string>;
     readonly provider: k8s.Provider;
-    readonly installsFlux = true;
 
-    protected constructor(type: string, name: string, spec: LocalClusterSpec, opts?: pulumi.ComponentResourceOptions) {
+    protected constructor(type: string, name: string, make: (parent: pulumi.Resource) => { name: pulumi.Output<string>; kubeconfig: pulumi.Output<string> }, opts?: pulumi.ComponentResourceOptions) {
         super(type, name, {}, opts);
-        const cluster = new LocalCluster(name, spec, { parent: this });
+        const cluster = make(this);
         this.clusterName = cluster.name;
         this.kubeconfig = pulumi.secret(cluster.kubeconfig);
         this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this });
@@ -78,10 +81,12 @@ export interface K3dClusterArgs {
 /** A k3d cluster on the local Docker engine. */
 export class K3dCluster extends LocalClusterComponent {
     readonly kind = "k3d" as const;
+    readonly installsFlux = true;
 
     constructor(name: string, args: K3dClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         const s = args.settings;
-        super("gitops:cluster:K3dCluster", name, { tool: "k3d", name: args.clusterName, workers: s.agents, servers: s.servers, ports: s.ports, image: s.image }, opts);
+        const spec: LocalClusterSpec = { tool: "k3d", name: args.clusterName, workers: s.agents, servers: s.servers, ports: s.ports, image: s.image };
+        super("gitops:cluster:K3dCluster", name, (parent) => new LocalCluster(name, spec, { parent }), opts);
     }
 }
 
@@ -94,10 +99,12 @@ export interface KindClusterArgs {
 /** A kind cluster on the local Docker engine. */
 export class KindCluster extends LocalClusterComponent {
     readonly kind = "kind" as const;
+    readonly installsFlux = true;
 
     constructor(name: string, args: KindClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         const s = args.settings;
-        super("gitops:cluster:KindCluster", name, { tool: "kind", name: args.clusterName, workers: s.workers, image: s.nodeImage, extraMounts: s.extraMounts, portMappings: s.portMappings }, opts);
+        const spec: LocalClusterSpec = { tool: "kind", name: args.clusterName, workers: s.workers, image: s.nodeImage, extraMounts: s.extraMounts, portMappings: s.portMappings };
+        super("gitops:cluster:KindCluster", name, (parent) => new LocalCluster(name, spec, { parent }), opts);
     }
 }
 
@@ -164,19 +171,12 @@ export interface LocalControlPlaneClusterArgs {
  * controllers as processes on this machine (engine/localcluster/controlplane.ts). Flux already
  * runs there, so the bootstrap applies only the flux-system GitRepository and Kustomization.
  */
-export class LocalControlPlaneCluster extends pulumi.ComponentResource implements ClusterOutputs {
+export class LocalControlPlaneCluster extends LocalClusterComponent {
     readonly kind = "local" as const;
-    readonly clusterName: pulumi.Output<string>;
-    readonly kubeconfig: pulumi.Output<string>;
-    readonly provider: k8s.Provider;
     readonly installsFlux = false;
 
     constructor(name: string, args: LocalControlPlaneClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("gitops:cluster:LocalControlPlaneCluster", name, {}, opts);
-        const cp = new ControlPlane(name, { dir: args.dir, fleetRoot: args.fleetRoot, fleetPort: args.fleetPort }, { parent: this });
-        this.clusterName = pulumi.output(args.clusterName);
-        this.kubeconfig = pulumi.secret(cp.kubeconfig);
-        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this });
-        this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig });
+        const spec: ControlPlaneSpec = { dir: args.dir, fleetRoot: args.fleetRoot, fleetPort: args.fleetPort };
+        super("gitops:cluster:LocalControlPlaneCluster", name, (parent) => ({ name: pulumi.output(args.clusterName), kubeconfig: new ControlPlane(name, spec, { parent }).kubeconfig }), opts);
     }
 }

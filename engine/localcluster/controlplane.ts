@@ -22,10 +22,10 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
 import * as https from "https";
-import * as net from "net";
 import * as path from "path";
 import { promisify } from "util";
 import { GitopsError } from "../errors";
+import { freePort, tcpOpen } from "../util/net";
 
 const run = promisify(execFile);
 
@@ -171,17 +171,7 @@ function kwokStagesFile(bin: string): string {
     return path.join(bin, "kwok-stages.yaml");
 }
 
-export async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.unref();
-        s.on("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const port = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(port));
-        });
-    });
-}
+export { freePort };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -197,21 +187,6 @@ export function httpGet(url: string, token?: string, timeoutMs = 5000): Promise<
         });
         req.on("timeout", () => req.destroy(new Error(`GET ${url}: timeout`)));
         req.on("error", reject);
-    });
-}
-
-function tcpOpen(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const s = net.connect({ port, host: "127.0.0.1" });
-        s.once("connect", () => {
-            s.destroy();
-            resolve(true);
-        });
-        s.once("error", () => resolve(false));
-        s.setTimeout(2000, () => {
-            s.destroy();
-            resolve(false);
-        });
     });
 }
 

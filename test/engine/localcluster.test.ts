@@ -7,9 +7,10 @@
 import { strict as assert } from "assert";
 import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { tcpOpen } from "../../engine/util/net";
+import { until } from "../helpers/wait";
 import { defaultBin, LocalControlPlane, missingBinaries, readState, status } from "../../engine/localcluster/controlplane";
 
 const BIN = defaultBin();
@@ -27,23 +28,7 @@ function skipUnlessBuilt(ctx: Mocha.Context) {
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com", GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1" };
 const git = (args: string[], cwd?: string) => execFileSync("git", args, { cwd, encoding: "utf8", env: GIT_ENV, stdio: ["ignore", "pipe", "pipe"] }).trim();
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls fn until it returns a value (not undefined); fails with the last observation. */
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<{ value: T; ms: number }> {
-    const t0 = Date.now();
-    let last: unknown;
-    while (Date.now() - t0 < timeoutMs) {
-        try {
-            const v = await fn();
-            if (v !== undefined) return { value: v, ms: Date.now() - t0 };
-        } catch (e) {
-            last = (e as Error).message;
-        }
-        await sleep(200);
-    }
-    throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}; last: ${typeof last === "string" ? last : JSON.stringify(last)}`);
-}
 
 function pidAlive(pid: number): boolean {
     try {
@@ -52,14 +37,6 @@ function pidAlive(pid: number): boolean {
     } catch {
         return false;
     }
-}
-
-function portOpen(port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const s = net.connect({ port, host: "127.0.0.1" });
-        s.once("connect", () => (s.destroy(), resolve(true)));
-        s.once("error", () => resolve(false));
-    });
 }
 
 /** Every pid and port a state records. */
@@ -72,7 +49,7 @@ function recorded(dir: string): { pids: number[]; ports: number[] } {
 async function assertNothingLeft(pids: number[], ports: number[]) {
     assert.ok(pids.length >= 8, `pids recorded: ${pids.join(", ")}`);
     for (const pid of pids) assert.equal(pidAlive(pid), false, `process ${pid} still runs`);
-    for (const port of ports) assert.equal(await portOpen(port), false, `port ${port} still open`);
+    for (const port of ports) assert.equal(await tcpOpen(port), false, `port ${port} still open`);
 }
 
 /** A bare fleet repo <root>/fleet.git whose apps/ holds a ConfigMap and a Deployment. */
