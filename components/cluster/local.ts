@@ -125,9 +125,13 @@ export const controlPlaneProvider: pulumi.dynamic.ResourceProvider = {
         return { inputs: news, failures };
     },
     async diff(_id: string, olds: ControlPlaneState, news: ControlPlaneSpec) {
-        const keys = engine("localcluster").CONTROL_PLANE_REPLACE_KEYS as Array<keyof ControlPlaneSpec>;
+        const lc = engine("localcluster");
+        const keys = lc.CONTROL_PLANE_REPLACE_KEYS as Array<keyof ControlPlaneSpec>;
         const replaces = keys.filter((k) => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null)) as string[];
-        return { changes: replaces.length > 0, replaces, deleteBeforeReplace: true };
+        if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
+        // Processes, not a stored object: after `gitops local down` (or a reboot) the next `up` starts them again.
+        const running = await lc.controlPlaneRunning(olds);
+        return { changes: !running, replaces: [], deleteBeforeReplace: true, ...(running ? {} : { detailedDiff: { running: { kind: "update" as const } } }) };
     },
     async create(inputs: ControlPlaneSpec) {
         const kubeconfig = await engine("localcluster").controlPlaneUp(inputs);

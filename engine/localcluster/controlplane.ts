@@ -120,6 +120,8 @@ export function defaultBin(): string {
 }
 
 const STATE = "state.json";
+/** The ports the pieces had, kept across `down` so a restart answers at the same addresses. */
+const PORTS = "ports.json";
 
 export function readState(dir: string = defaultDir()): LocalState | undefined {
     const file = path.join(dir, STATE);
@@ -341,6 +343,11 @@ export class LocalControlPlane {
         fs.mkdirSync(cp.logDir, { recursive: true });
         fs.mkdirSync(cp.state.fleetRoot, { recursive: true });
         cp.prepareCredentials();
+        try {
+            cp.previousPorts = JSON.parse(fs.readFileSync(path.join(cp.dir, PORTS), "utf8"));
+        } catch {
+            /* first start in this folder */
+        }
         cp.installGuards();
         try {
             await cp.startAll();
@@ -439,16 +446,24 @@ export class LocalControlPlane {
         this.guard = this.signalGuard = undefined;
     }
 
+    /**
+     * A piece's port: the one it had before in this folder when that is still free (ports.json
+     * survives `down`, so a restart keeps the kubeconfig and the GitRepository URL valid), else
+     * `fixed`, else a free one.
+     */
     private async port(piece: Piece, name: string, fixed?: number): Promise<number> {
         const known = this.ports[piece]?.[name];
         if (known) return known;
-        const p = fixed || (await freePort());
+        const before = this.previousPorts[piece]?.[name];
+        const p = fixed || (before && !(await tcpOpen(before)) ? before : await freePort());
         (this.ports[piece] ??= {})[name] = p;
+        fs.writeFileSync(path.join(this.dir, PORTS), JSON.stringify(this.ports, null, 2) + "\n");
         return p;
     }
 
     /** Ports survive a wipe (the kubeconfig and the GitRepository URL keep working). */
     private readonly ports: Partial<Record<Piece, Record<string, number>>> = {};
+    private previousPorts: Partial<Record<Piece, Record<string, number>>> = {};
 
     private spawnPiece(piece: Piece, exe: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
         const log = path.join(this.logDir, `${piece}.log`);
@@ -789,7 +804,7 @@ export async function down(dir: string = defaultDir(), progress: (l: string) => 
     await stopPieces(state, progress);
     fs.rmSync(path.join(dir, STATE), { force: true });
     if (opts.purge) {
-        for (const f of ["etcd-data", "artifacts", "certs", "kubeconfig", "tokens.csv", "sa.key", "sa.pub"]) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+        for (const f of ["etcd-data", "artifacts", "certs", "kubeconfig", "tokens.csv", "sa.key", "sa.pub", PORTS]) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
     }
     return true;
 }

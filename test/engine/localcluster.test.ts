@@ -266,6 +266,9 @@ describe("localcluster: gitops local up|status|logs|down from other processes, a
         const bad = gitops(["local", "logs", "kubelet", "--dir", dir]);
         assert.equal(bad.status, 1);
         assert.match(bad.stderr, /unknown piece "kubelet".*one of etcd, kube-apiserver/);
+        const kubeconfig = readState(dir)!.kubeconfig;
+        const server = readState(dir)!.server;
+        execFileSync("kubectl", ["--kubeconfig", kubeconfig, "create", "configmap", "kept", "-n", "default", "--from-literal=a=1"], { stdio: "pipe" });
         const { pids, ports } = recorded(dir);
         const down = gitops(["local", "down", "--dir", dir]);
         assert.equal(down.status, 0, down.stderr);
@@ -274,6 +277,14 @@ describe("localcluster: gitops local up|status|logs|down from other processes, a
         const none = gitops(["local", "status", "--dir", dir]);
         assert.equal(none.status, 3);
         assert.match(none.stdout, /no local control plane recorded/);
+        // Up again from the same folder: same address (the kubeconfig stays valid), same data.
+        const up2 = gitops(["local", "up", "--dir", dir, "--fleet-root", path.join(root, "repos"), "--fleet-port", "0"]);
+        assert.equal(up2.status, 0, `second up failed:\n${up2.stdout}\n${up2.stderr}`);
+        assert.equal(readState(dir)!.server, server);
+        assert.equal(execFileSync("kubectl", ["--kubeconfig", kubeconfig, "get", "configmap", "kept", "-n", "default", "-o", "jsonpath={.data.a}"], { encoding: "utf8" }), "1");
+        const again2 = recorded(dir);
+        assert.equal(gitops(["local", "down", "--dir", dir]).status, 0);
+        await assertNothingLeft(again2.pids, again2.ports);
     });
 
     it("SIGINT to a process that started it attached stops every piece", async function () {
