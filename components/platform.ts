@@ -1,7 +1,7 @@
 /**
  * Platform: one environment of the GitOps platform, built from one validated stack config.
  *
- *   cluster (k3d | kind | aks | existing | none)
+ *   cluster (k3d | kind | aks | existing | local | none)
  *   FluxBootstrap (controllers + flux-system sync + deploy key), handed to FleetSync
  *   GitHub FleetRepository (when the fleet repo lives on GitHub)
  *   typed Flux components (sources, Kustomizations, HelmReleases) whose manifests are the fleet files
@@ -179,7 +179,7 @@ export class Platform extends pulumi.ComponentResource {
         }
 
         // The cluster, and the bootstrap FleetSync applies to it.
-        this.cluster = createCluster(`${name}-cluster`, cfg.cluster, args.secrets.kubeconfig, child);
+        this.cluster = createCluster(`${name}-cluster`, cfg.cluster, args.secrets.kubeconfig, child, { dir: args.projectDir, fleetUrl: cfg.fleet.url });
         const secrets: pulumi.Output<KubeObject[]>[] = [];
         if (this.cluster) {
             this.bootstrap = new FluxBootstrap(

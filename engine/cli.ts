@@ -39,6 +39,10 @@ const COMMANDS: Array<() => Command> = [
     () => require("./oci/cli").pushArtifactCommand,
     () => require("./oci/cli").promoteArtifactCommand,
     () => require("./status/cli").statusCommand,
+    () => require("./localcluster/cli").localUpCommand,
+    () => require("./localcluster/cli").localDownCommand,
+    () => require("./localcluster/cli").localStatusCommand,
+    () => require("./localcluster/cli").localLogsCommand,
 ];
 
 const isHelp = (a: string) => a === "--help" || a === "-h";

@@ -1,21 +1,36 @@
 /** Clusters behind one interface, chosen by gitops:cluster.kind. */
 import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterConfig } from "../../engine/config";
 import { AksCluster } from "./aks";
 import { ExistingCluster } from "./existing";
-import { K3dCluster, KindCluster } from "./local";
+import { K3dCluster, KindCluster, LocalControlPlaneCluster } from "./local";
 import { ClusterOutputs } from "./types";
 
 export * from "./types";
-export { AksCluster, ExistingCluster, K3dCluster, KindCluster };
+export { AksCluster, ExistingCluster, K3dCluster, KindCluster, LocalControlPlaneCluster };
 
 /**
  * Creates (or adopts) the stack's cluster. Returns undefined for kind "none": render-only, nothing
  * is applied to any cluster.
  */
-export function createCluster(name: string, cfg: ClusterConfig, kubeconfigSecret: pulumi.Output<string> | undefined, opts?: pulumi.ComponentResourceOptions): ClusterOutputs | undefined {
+export function createCluster(
+    name: string,
+    cfg: ClusterConfig,
+    kubeconfigSecret: pulumi.Output<string> | undefined,
+    opts?: pulumi.ComponentResourceOptions,
+    /** For kind local: the project folder (relative paths resolve against it) and gitops:fleet.url. */
+    project: { dir: string; fleetUrl: string } = { dir: process.cwd(), fleetUrl: "" },
+): ClusterOutputs | undefined {
     switch (cfg.kind) {
+        case "local": {
+            const dir = path.resolve(project.dir, cfg.local.dir);
+            // The fleet server serves the local fleet repo's folder; a remote fleet needs none.
+            const remote = /^(ssh|https?|git|file):\/\//.test(project.fleetUrl) || /^[^/]+@[^:]+:/.test(project.fleetUrl) || !project.fleetUrl;
+            const fleetRoot = remote ? path.join(dir, "fleet") : path.dirname(path.resolve(project.dir, project.fleetUrl));
+            return new LocalControlPlaneCluster(name, { clusterName: cfg.name, dir, fleetRoot, fleetPort: cfg.local.fleetPort }, opts);
+        }
         case "k3d":
             return new K3dCluster(name, { clusterName: cfg.name, settings: cfg.k3d }, opts);
         case "kind":

@@ -39,7 +39,7 @@ import {
 /** The config namespace: every setting is `gitops:<key>`. */
 export { NS };
 
-export const CLUSTER_KINDS = ["k3d", "kind", "aks", "existing", "none"] as const;
+export const CLUSTER_KINDS = ["k3d", "kind", "aks", "existing", "local", "none"] as const;
 export type ClusterKind = (typeof CLUSTER_KINDS)[number];
 
 /** Flux controllers, as `flux install --components` / `--components-extra` name them. */
@@ -115,6 +115,13 @@ export interface ExistingSettings {
     kubeconfigPath?: string;
 }
 
+export interface LocalSettings {
+    /** State folder of the local control plane (pids, ports, kubeconfig, logs), relative to the project. Default ".gitops/local". */
+    dir: string;
+    /** Port on 127.0.0.1 where the control plane serves the fleet repos to Flux. Default 8765. */
+    fleetPort: number;
+}
+
 export interface ClusterConfig {
     kind: ClusterKind;
     /** Cluster name. Default "gitops-<stack>". Changing it replaces the cluster. */
@@ -123,6 +130,8 @@ export interface ClusterConfig {
     kindConfig: KindSettings;
     aks: AksSettings;
     existing: ExistingSettings;
+    /** cluster.kind local: the local control plane with real Flux as processes (engine/localcluster). */
+    local: LocalSettings;
 }
 
 export interface GithubRepoSettings {
@@ -479,7 +488,7 @@ export function parseStackConfig(raw: Record<string, unknown>, stack: string, fi
 
     const cluster = readCluster(top("cluster"), stack);
     const promotion = readPromotion(top("promotion"), stack);
-    const fleet = readFleet(top("fleet"), stack, promotion);
+    const fleet = readFleet(top("fleet"), stack, promotion, cluster);
     const flux = readFlux(top("flux"));
     const sources = top("sources").list(readSource);
     const releases = top("releases").list(readRelease);
@@ -511,7 +520,7 @@ export function parseStackConfig(raw: Record<string, unknown>, stack: string, fi
 }
 
 function readCluster(n: Node, stack: string): ClusterConfig {
-    n.object(["kind", "name", "k3d", "kindConfig", "aks", "existing"]);
+    n.object(["kind", "name", "k3d", "kindConfig", "aks", "existing", "local"]);
     const kind = n.at("kind").oneOf(CLUSTER_KINDS, "k3d");
     const name = n.at("name").string(`gitops-${stack}`, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT });
 
@@ -567,15 +576,20 @@ function readCluster(n: Node, stack: string): ClusterConfig {
         context: e.at("context").optionalString(),
         kubeconfigPath: e.at("kubeconfigPath").optionalString(),
     };
-    return { kind, name, k3d, kindConfig: kindSettings, aks, existing };
+    const l = n.at("local");
+    l.object(["dir", "fleetPort"]);
+    const local: LocalSettings = { dir: l.at("dir").string(".gitops/local"), fleetPort: l.at("fleetPort").int(8765, 1, 65535) };
+    return { kind, name, k3d, kindConfig: kindSettings, aks, existing, local };
 }
 
-function readFleet(n: Node, stack: string, promotion: PromotionConfig): FleetConfig {
+function readFleet(n: Node, stack: string, promotion: PromotionConfig, cluster: ClusterConfig): FleetConfig {
     n.object(["url", "clusterUrl", "branch", "path", "author", "github", "oci"]);
     const fleetCredential = (u: string) => urlCredentialProblem(u, { secretKey: SECRET_KEYS.githubToken });
     const url = n.at("url").string(".fleet/fleet.git", { rule: fleetCredential });
     const remote = /^(ssh|https?|git):\/\//.test(url) || /^[^/]+@[^:]+:/.test(url);
-    const clusterUrl = n.at("clusterUrl").string(remote ? url : `http://host.k3d.internal:8765/fleet.git`, {
+    // A local repo reaches the cluster through a fleet server: k3d's host alias, or the local control plane's loopback server.
+    const served = cluster.kind === "local" ? `http://127.0.0.1:${cluster.local.fleetPort}/${url.replace(/\/+$/, "").split("/").pop()}` : `http://host.k3d.internal:8765/fleet.git`;
+    const clusterUrl = n.at("clusterUrl").string(remote ? url : served, {
         pattern: /^(ssh|https?):\/\//,
         patternText: "an ssh:// or http(s):// URL the cluster can reach",
         rule: fleetCredential,

@@ -101,3 +101,60 @@ export async function destroy(spec: LocalClusterSpec): Promise<void> {
     if (!(await exists(spec))) return;
     await cli(spec, spec.tool === "k3d" ? ["cluster", "delete", spec.name] : ["delete", "cluster", "--name", spec.name]);
 }
+
+// ---- cluster.kind: local — the local control plane with real Flux as processes (controlplane.ts) ----
+
+export { LocalControlPlane, missingBinaries, readState, status as controlPlaneStatus } from "./controlplane";
+
+/** What the LocalControlPlaneCluster dynamic provider passes in: all paths absolute. */
+export interface ControlPlaneSpec {
+    /** State folder (gitops:cluster.local.dir, resolved against the project). */
+    dir: string;
+    /** Folder whose bare repos are served to Flux (the fleet repo's parent folder). */
+    fleetRoot: string;
+    /** gitops:cluster.local.fleetPort. */
+    fleetPort: number;
+    /** Binaries folder; default $GITOPS_E2E_BIN or the e2e cache. */
+    bin?: string;
+}
+
+/** The REPLACE_KEYS of a control plane: another folder or port is another cluster. */
+export const CONTROL_PLANE_REPLACE_KEYS: Array<keyof ControlPlaneSpec> = ["dir", "fleetRoot", "fleetPort"];
+
+/** True when every piece recorded in the folder runs. */
+export async function controlPlaneRunning(spec: ControlPlaneSpec): Promise<boolean> {
+    const { status } = await import("./controlplane");
+    const s = await status(spec.dir);
+    return !!s.state && s.pieces.every((p) => p.state !== "stopped") && s.pieces.some((p) => p.state === "running");
+}
+
+/**
+ * Adopts the control plane running from spec.dir (started by `gitops local up` or a test), or
+ * starts one that outlives this process. Returns its kubeconfig. A control plane that serves
+ * another fleet folder or port is an error that says how to fix it, never a silent mismatch.
+ */
+export async function controlPlaneUp(spec: ControlPlaneSpec, progress?: (l: string) => void): Promise<string> {
+    const cp = await import("./controlplane");
+    if (await controlPlaneRunning(spec)) {
+        const st = cp.readState(spec.dir)!;
+        const port = Number(new URL(st.fleetUrl).port);
+        if (path.resolve(st.fleetRoot) !== path.resolve(spec.fleetRoot) || port !== spec.fleetPort) {
+            throw new GitopsError(
+                "gitops:cluster.local",
+                `the local control plane in ${spec.dir} serves ${st.fleetRoot} on port ${port}, but the stack's fleet is ${spec.fleetRoot} on port ${spec.fleetPort}`,
+                "run `gitops local down` and let `pulumi up` start it, or set gitops:cluster.local.fleetPort / gitops:fleet.url to match",
+            );
+        }
+        return fs.readFileSync(st.kubeconfig, "utf8");
+    }
+    // Leftovers of a half-stopped plane are stopped first, so the start never collides with them.
+    await cp.down(spec.dir);
+    const plane = await cp.LocalControlPlane.start({ dir: spec.dir, bin: spec.bin, fleetRoot: spec.fleetRoot, fleetPort: spec.fleetPort, attached: false, progress });
+    return fs.readFileSync(plane.kubeconfigPath, "utf8");
+}
+
+/** Stops the control plane recorded in spec.dir (its data stays, for `gitops local up` to reuse). */
+export async function controlPlaneDown(spec: ControlPlaneSpec): Promise<void> {
+    const { down } = await import("./controlplane");
+    await down(spec.dir);
+}

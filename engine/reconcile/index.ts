@@ -161,7 +161,10 @@ export async function reconcile(input: ReconcileInput, previous: { inventory?: I
     result.inventory = [...inventory.entries];
     result.applied = cluster.countActions(applied.results);
     result.clusterFingerprint = fingerprint;
-    const nsCreated = applied.results.some((r) => r.id === `_${c.fluxNamespace}__Namespace` && r.action === "created");
+    // A cluster that lost Flux's sync: its namespace, or (where the cluster brings Flux itself, as the
+    // local control plane and the AKS extension do) the flux-system GitRepository, had to be created again.
+    const lost = [`_${c.fluxNamespace}__Namespace`, `${c.fluxNamespace}_flux-system_source.toolkit.fluxcd.io_GitRepository`];
+    const nsCreated = applied.results.some((r) => lost.includes(r.id) && r.action === "created");
     const recovered = nsCreated && previous.inventory !== undefined && previous.inventory.length > 0;
 
     if (c.wait !== false) {

@@ -30,18 +30,9 @@ export interface StartOptions {
     readonly htpasswd?: string;
 }
 
-/** A free TCP port on 127.0.0.1 (bound then released). */
-export function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.unref();
-        srv.on("error", reject);
-        srv.listen(0, "127.0.0.1", () => {
-            const port = (srv.address() as net.AddressInfo).port;
-            srv.close(() => resolve(port));
-        });
-    });
-}
+import { freePort } from "../../engine/util/net";
+
+export { freePort };
 
 export async function startRegistry(opts: StartOptions = {}): Promise<TestRegistry> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-registry-"));

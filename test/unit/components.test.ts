@@ -3,7 +3,7 @@
  * node shape is a replace; the deploy key is a real OpenSSH key (checked with ssh-keygen).
  */
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -123,6 +123,27 @@ describe("components: local clusters", () => {
         assert.strictEqual(renamed.deleteBeforeReplace, false, "a new name can be created before the old one is deleted");
         const ports = await localClusterProvider.diff("k3d/gitops-dev", olds, { ...olds, ports: ["9090:80@loadbalancer"] });
         assert.strictEqual(ports.deleteBeforeReplace, true, "the same name must be deleted before it is created again");
+    });
+
+    it("the local control plane: another folder or fleet port is a replace; stopped processes are an update that starts them; a bad port fails check", async () => {
+        const { controlPlaneProvider } = require("../../components/cluster/local");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-cp-diff-"));
+        const running = spawn("sleep", ["60"], { stdio: "ignore" });
+        try {
+            const olds = { dir, fleetRoot: "/p/.fleet", fleetPort: 8765, kubeconfig: "x" };
+            const stopped = await controlPlaneProvider.diff(`local/${dir}`, olds, { ...olds, kubeconfig: undefined });
+            assert.deepStrictEqual([stopped.changes, stopped.replaces, Object.keys(stopped.detailedDiff)], [true, [], ["running"]]);
+            fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify({ pieces: { etcd: { pid: running.pid, exe: "/usr/bin/sleep", ports: {}, log: "", startedAt: "" } }, skipped: {} }));
+            const same = await controlPlaneProvider.diff(`local/${dir}`, olds, { ...olds, kubeconfig: undefined });
+            assert.deepStrictEqual([same.changes, same.replaces], [false, []]);
+            const port = await controlPlaneProvider.diff(`local/${dir}`, olds, { ...olds, fleetPort: 9000 });
+            assert.deepStrictEqual([port.changes, port.replaces, port.deleteBeforeReplace], [true, ["fleetPort"], true]);
+            const bad = await controlPlaneProvider.check({}, { dir: "rel", fleetRoot: "/x", fleetPort: 0 });
+            assert.deepStrictEqual(bad.failures.map((f: any) => f.property), ["dir", "fleetPort"]);
+        } finally {
+            running.kill("SIGKILL");
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 
     it("passes k3d its agents and port mappings, and kind its mounts and ports", () => {

@@ -50,11 +50,24 @@ describe("config: defaults", () => {
         assert.strictEqual(parseStackConfig({ fleet: { url: "ssh://git@github.com/o/r.git" } }, "dev").fleet.clusterUrl, "ssh://git@github.com/o/r.git");
         assert.match(parseStackConfig({}, "dev").fleet.clusterUrl, /^http:\/\//);
     });
+
+    it("cluster.kind local: the control plane's folder and fleet port, and Flux pulls the local fleet from its loopback server", () => {
+        const c = parseStackConfig({ cluster: { kind: "local" }, fleet: { url: "repos/team-fleet.git" } }, "dev");
+        assert.deepStrictEqual(c.cluster.local, { dir: ".gitops/local", fleetPort: 8765 });
+        assert.strictEqual(c.fleet.clusterUrl, "http://127.0.0.1:8765/team-fleet.git");
+        const d = parseStackConfig({ cluster: { kind: "local", local: { dir: "/tmp/cp", fleetPort: 9000 } } }, "dev");
+        assert.deepStrictEqual(d.cluster.local, { dir: "/tmp/cp", fleetPort: 9000 });
+        assert.strictEqual(d.fleet.clusterUrl, "http://127.0.0.1:9000/fleet.git");
+        assert.deepStrictEqual(problems({ cluster: { kind: "local", local: { fleetPort: 0, size: 1 } } }), [
+            "gitops:cluster.local.size is not a known setting; expected one of dir, fleetPort",
+            "gitops:cluster.local.fleetPort must be between 1 and 65535; got number 0",
+        ]);
+    });
 });
 
 describe("config: every bad value names its key and the expected shape", () => {
     const cases: Array<[string, Record<string, unknown>, RegExp]> = [
-        ["unknown cluster kind", { cluster: { kind: "eks" } }, /^gitops:cluster\.kind must be one of k3d, kind, aks, existing, none; got "eks"$/],
+        ["unknown cluster kind", { cluster: { kind: "eks" } }, /^gitops:cluster\.kind must be one of k3d, kind, aks, existing, local, none; got "eks"$/],
         ["agents not a number", { cluster: { k3d: { agents: "three" } } }, /^gitops:cluster\.k3d\.agents must be a whole number; got "three"$/],
         ["agents out of range", { cluster: { k3d: { agents: 99 } } }, /^gitops:cluster\.k3d\.agents must be between 0 and 20; got number 99$/],
         ["bad k3d port", { cluster: { k3d: { ports: ["eighty"] } } }, /^gitops:cluster\.k3d\.ports\[0\] must be a k3d port mapping such as "8080:80@loadbalancer"; got "eighty"$/],
@@ -62,7 +75,7 @@ describe("config: every bad value names its key and the expected shape", () => {
         ["aks without location", { cluster: { kind: "aks", aks: {} } }, /^gitops:cluster\.aks\.location is required \(a string\); got nothing$/],
         ["aks missing entirely", { cluster: { kind: "aks" } }, /^gitops:cluster\.aks is required \(an object\); got nothing$/],
         ["unknown top-level key", { clusters: {} }, /^gitops:clusters is not a known setting; expected one of cluster, fleet/],
-        ["unknown nested key", { cluster: { kind: "k3d", agents: 3 } }, /^gitops:cluster\.agents is not a known setting; expected one of kind, name, k3d, kindConfig, aks, existing$/],
+        ["unknown nested key", { cluster: { kind: "k3d", agents: 3 } }, /^gitops:cluster\.agents is not a known setting; expected one of kind, name, k3d, kindConfig, aks, existing, local$/],
         ["bad duration", { flux: { interval: "5 minutes" } }, /^gitops:flux\.interval must be a Go duration such as "1m0s", "30s" or "10m"; got "5 minutes"$/],
         ["bad flux version", { flux: { version: "2.7" } }, /^gitops:flux\.version must be a Flux v2 release such as "v2.7.2"; got "2.7"$/],
         ["unknown component", { flux: { components: ["source-controller", "fancy-controller"] } }, /^gitops:flux\.components\[1\] must be one of source-controller, .*; got "fancy-controller"$/],

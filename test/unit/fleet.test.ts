@@ -120,7 +120,7 @@ describe("fleet: gitops fleet render (CLI)", function () {
             fs.writeFileSync(path.join(proj, "Pulumi.dev.yaml"), "config:\n  gitops:cluster:\n    kind: eks\n");
             const r = gitops(["fleet", "render", "--stack", "dev", "--out", out, "--project", proj]);
             assert.strictEqual(r.status, 1);
-            assert.match(r.stderr, /Pulumi\.dev\.yaml: gitops:cluster\.kind must be one of k3d, kind, aks, existing, none; got "eks"/);
+            assert.match(r.stderr, /Pulumi\.dev\.yaml: gitops:cluster\.kind must be one of k3d, kind, aks, existing, local, none; got "eks"/);
             assert.deepStrictEqual(fs.readdirSync(out), []);
         } finally {
             fs.rmSync(proj, { recursive: true, force: true });

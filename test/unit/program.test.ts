@@ -157,6 +157,35 @@ describe("program: dev stack (k3d, local fleet repo)", function () {
     });
 });
 
+describe("program: dev stack on the local control plane (cluster.kind local)", function () {
+    let mocks: RecordingMocks;
+    let exp: Record<string, any>;
+    before(async () => {
+        const config = { ...stackFileConfig("dev"), "gitops:cluster": JSON.stringify({ kind: "local", local: { fleetPort: 9876 } }) };
+        ({ mocks, exports: exp } = await runProgram("dev", config));
+        await promiseOf(exp.fleetCommit);
+        await settle();
+    });
+
+    it("adopts or starts the control plane from .gitops/local, serving the fleet repo's folder on the configured port", () => {
+        const cp = mocks.one("pulumi-nodejs:dynamic/gitops:LocalControlPlane", "dev-cluster");
+        assert.match(cp.inputs.dir, /^\/.*\/\.gitops\/local$/);
+        assert.match(cp.inputs.fleetRoot, /^\/.*\/\.fleet$/);
+        assert.strictEqual(cp.inputs.fleetPort, 9876);
+        assert.strictEqual(mocks.parent("pulumi-nodejs:dynamic/gitops:LocalControlPlane", "dev-cluster"), "gitops:cluster:LocalControlPlaneCluster");
+        assert.strictEqual(mocks.parent("pulumi:providers:kubernetes", "dev-cluster-k8s"), "gitops:cluster:LocalControlPlaneCluster");
+        assert.ok(!mocks.resources.some((r) => r.type === LOCAL_CLUSTER), "no k3d/kind cluster");
+    });
+
+    it("Flux already runs there: the bootstrap is the flux-system sync only, pulling from the loopback fleet server", () => {
+        const sync = mocks.one(FLEET_SYNC, "dev-fleet-sync");
+        assert.deepStrictEqual(sync.inputs.bootstrap.map((o: any) => `${o.kind}/${o.metadata.name}`).sort(), ["GitRepository/flux-system", "Kustomization/flux-system"]);
+        const gr = sync.inputs.bootstrap.find((o: any) => o.kind === "GitRepository");
+        assert.strictEqual(gr.spec.url, "http://127.0.0.1:9876/fleet.git");
+        assert.ok(sync.inputs.files["clusters/dev/flux-system/gotk-components.yaml"], "Git still holds the whole install");
+    });
+});
+
 describe("program: prod stack (AKS, GitHub fleet repo)", function () {
     let mocks: RecordingMocks;
     let exp: Record<string, any>;
@@ -255,7 +284,7 @@ describe("program: bad config fails before any resource is registered", function
     it("names the key and the expected shape for an unknown cluster kind", async () => {
         const config = { ...stackFileConfig("dev"), "gitops:cluster": JSON.stringify({ kind: "eks" }) };
         const { error, mocks } = await failing("dev", config);
-        assert.match(error.message, /gitops:cluster\.kind must be one of k3d, kind, aks, existing, none; got "eks"/);
+        assert.match(error.message, /gitops:cluster\.kind must be one of k3d, kind, aks, existing, local, none; got "eks"/);
         assert.match(error.message, /Pulumi\.dev\.yaml/);
         assert.strictEqual(mocks.resources.length, 0, "no resource may be registered");
     });

@@ -12,22 +12,12 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as https from "https";
-import * as net from "net";
 import * as path from "path";
+import { freePort } from "../../../engine/util/net";
 
 const TOKEN = "e2e-admin-token";
 
-export async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.unref();
-        s.on("error", reject);
-        s.listen(0, "127.0.0.1", () => {
-            const port = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(port));
-        });
-    });
-}
+export { freePort };
 
 function sleep(ms: number) {
     return new Promise((r) => setTimeout(r, ms));
