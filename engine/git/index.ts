@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { GitopsError } from "../errors";
-import { GitAuth, runGit } from "./exec";
+import { GitAuth } from "./exec";
 import { Remote } from "./remote";
 
 export type { GitAuth, Identity } from "./exec";
@@ -19,6 +19,7 @@ export { ensureBareRepo, cacheRoot, normalizeRepo, Remote } from "./remote";
 export { syncFiles, ownedBy, expandMessage, checkBranchName } from "./sync";
 export type { FileChange, FileAction, SyncFilesOptions, SyncFilesResult } from "./sync";
 export { blobId, checkPath, listTree, mergeTrees, commitTree, writeCommit } from "./tree";
+export type { TreeEntry } from "./tree";
 
 export interface Materialized {
     /** A directory holding the files of `revision` (no .git inside). */
@@ -38,17 +39,11 @@ export async function materialize(repo: string, ref?: string, auth?: GitAuth): P
         const resolved = await r.resolve(ref);
         if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "check the ref name");
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-checkout-"));
-        const index = path.join(dir, ".gitops-index");
         try {
-            await runGit([`--git-dir=${r.gitDir}`, `--work-tree=${dir}`, "read-tree", "--reset", "-u", resolved.sha], {
-                env: { GIT_INDEX_FILE: index },
-                where: r.repo.display,
-            });
+            await checkoutInto(r, resolved.sha, dir);
         } catch (e) {
             fs.rmSync(dir, { recursive: true, force: true });
             throw e;
-        } finally {
-            fs.rmSync(index, { force: true });
         }
         return {
             dir,
@@ -56,6 +51,43 @@ export async function materialize(repo: string, ref?: string, auth?: GitAuth): P
             cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
         };
     });
+}
+
+/**
+ * Writes the files of commit `sha` into the empty directory `dir` (no .git inside): all of them, or
+ * only those under the repo-relative folders `only` (the repository root is "").
+ */
+export async function checkoutInto(r: Remote, sha: string, dir: string, only?: readonly string[]): Promise<void> {
+    const index = path.join(dir, ".gitops-index");
+    try {
+        const args = only && !only.includes("") ? ["checkout", sha, "--", ...only.map((p) => `:(top,literal)${p}`)] : ["read-tree", "--reset", "-u", sha];
+        await r.git([`--work-tree=${dir}`, ...args], { env: { GIT_INDEX_FILE: index } });
+    } finally {
+        fs.rmSync(index, { force: true });
+    }
+}
+
+/** The contents of the blobs `oids` in the cache repo, read with one `git cat-file --batch`. */
+export async function readBlobs(r: Remote, oids: readonly string[]): Promise<Map<string, Buffer>> {
+    const out = new Map<string, Buffer>();
+    const unique = [...new Set(oids)];
+    if (unique.length === 0) return out;
+    const res = await r.git(["cat-file", "--batch"], { input: unique.join("\n") + "\n" });
+    const buf = res.stdoutBytes;
+    let at = 0;
+    while (at < buf.length) {
+        const nl = buf.indexOf(10, at);
+        if (nl < 0) break;
+        const [oid, type, size] = buf.subarray(at, nl).toString("utf8").split(" ");
+        if (type === "missing" || size === undefined) {
+            at = nl + 1;
+            continue;
+        }
+        const n = Number(size);
+        out.set(oid, buf.subarray(nl + 1, nl + 1 + n));
+        at = nl + 1 + n + 1;
+    }
+    return out;
 }
 
 /** The content of `path` in `repo` at `ref`; undefined when the path is not a file there. */

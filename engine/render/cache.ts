@@ -1,0 +1,381 @@
+/**
+ * Incremental, content-addressed rendering of Kustomization paths at a Git revision.
+ *
+ * The key of one render is a hash of
+ *  - the git tree id of every folder the kustomization reads: its own path, and every folder
+ *    outside it that a kustomization file on the way names (resources, components, patches,
+ *    generator files, ... recursively), found by reading the kustomization files from Git;
+ *  - the substitution inputs (postBuild variables, strict mode) and the Flux Kustomization's build
+ *    fields (targetNamespace, patches, images, components);
+ *  - the kustomize binary (path, size, mtime) and the build flags.
+ * A tree id changes when any file below the folder changes, so a change anywhere the build reads
+ * misses, and a change anywhere else hits.
+ *
+ * Safe against stale hits by construction: a miss is built in a checkout that holds only the
+ * folders of its key. If the build needs anything else it fails there; it is then built again in a
+ * full checkout and the result is not stored. Renders that could read outside the repository
+ * (remote resources, absolute paths, symlinks, helm charts) or name a path that does not exist are
+ * never cached.
+ *
+ * Entries live in ${GITOPS_CACHE_DIR:-~/.cache/gitops}/render/<2 hex>/<sha256>.json, written
+ * atomically; a corrupt entry is a miss. Nothing evicts them: delete the folder to reclaim space.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { GitopsError } from "../errors";
+import { mapLimit } from "../cluster/retry";
+import { checkoutInto, readBlobs, Remote } from "../git";
+import type { GitAuth, TreeEntry } from "../git";
+import { FLUX_BUILD_FLAGS, renderPath, RenderOptions, RenderResult } from "./render";
+import { KUSTOMIZATION_FILES } from "./generate";
+import { joinDocuments, RenderedObject } from "./substitute";
+import { parseYamlDoc } from "./yamlparse";
+
+/** Bumped when the entry format or anything else that shapes a render (outside the key) changes. */
+const FORMAT = 1;
+
+/** The render cache folder: ${GITOPS_CACHE_DIR:-~/.cache/gitops}/render. */
+export function renderCacheDir(): string {
+    return path.join(process.env.GITOPS_CACHE_DIR || path.join(os.homedir(), ".cache", "gitops"), "render");
+}
+
+/** A revision's tree, and its kustomization files, read once from Git. */
+export interface TreeSnapshot {
+    /** The commit. */
+    revision: string;
+    /** Tree id of the repository root. */
+    rootTree: string;
+    /** Every path (files and folders, recursively) -> entry. */
+    entries: Map<string, TreeEntry>;
+    /** Folder -> text of its kustomization file (kustomization.yaml, .yml or Kustomization). */
+    kustomizations: Map<string, string>;
+}
+
+/** Reads `sha`'s tree with one `git ls-tree` and its kustomization files with one `git cat-file`. */
+export async function readSnapshot(r: Remote, sha: string): Promise<TreeSnapshot> {
+    const [ls, root] = await Promise.all([r.git(["ls-tree", "-r", "-t", "-z", "--full-tree", sha]), r.git(["rev-parse", `${sha}^{tree}`])]);
+    const entries = new Map<string, TreeEntry>();
+    const kfiles: Array<{ dir: string; oid: string; rank: number }> = [];
+    for (const rec of ls.stdout.split("\0")) {
+        if (!rec) continue;
+        const tab = rec.indexOf("\t");
+        const [mode, type, oid] = rec.slice(0, tab).split(" ");
+        const p = rec.slice(tab + 1);
+        entries.set(p, { mode, type, oid });
+        const rank = KUSTOMIZATION_FILES.indexOf(path.posix.basename(p));
+        if (rank >= 0 && type === "blob") kfiles.push({ dir: parentOf(p), oid, rank });
+    }
+    const blobs = await readBlobs(
+        r,
+        kfiles.map((k) => k.oid),
+    );
+    const kustomizations = new Map<string, string>();
+    // kustomize takes the first of kustomization.yaml, .yml, Kustomization that exists.
+    for (const k of kfiles.sort((a, b) => a.rank - b.rank)) {
+        if (!kustomizations.has(k.dir)) kustomizations.set(k.dir, blobs.get(k.oid)?.toString("utf8") ?? "");
+    }
+    return { revision: sha, rootTree: root.stdout.trim(), entries, kustomizations };
+}
+
+function parentOf(p: string): string {
+    const i = p.lastIndexOf("/");
+    return i < 0 ? "" : p.slice(0, i);
+}
+
+function isUnder(p: string, folder: string): boolean {
+    return folder === "" || p === folder || p.startsWith(folder + "/");
+}
+
+/** The folders a render reads, or why it cannot be cached. */
+export type ReadSet = { folders: string[] } | { uncacheable: string };
+
+/**
+ * The repo-relative folders that building `relPath` (with Flux's `components`, relative to it)
+ * reads, from the kustomization files in `snap`. Nested folders are folded into their parent.
+ */
+export function foldersRead(snap: TreeSnapshot, relPath: string, components: readonly string[] = []): ReadSet {
+    const start = normalize("", relPath);
+    if (start === undefined) return { uncacheable: `${relPath} leaves the repository` };
+    if (start !== "" && snap.entries.get(start)?.type !== "tree") return { uncacheable: `${relPath} is not a folder at this revision` };
+    const folders = new Set<string>([start]);
+    const visited = new Set<string>();
+    let why: string | undefined;
+
+    const visit = (dir: string): void => {
+        if (why || visited.has(dir)) return;
+        visited.add(dir);
+        const text = snap.kustomizations.get(dir);
+        if (text === undefined) {
+            // Flux generates a kustomization listing the folder's YAML and its sub-kustomizations.
+            for (const d of snap.kustomizations.keys()) if (d !== dir && isUnder(d, dir)) visit(d);
+            return;
+        }
+        let k: Record<string, unknown>;
+        try {
+            const doc = parseYamlDoc(text, false);
+            k = doc && typeof doc === "object" && !Array.isArray(doc) ? (doc as Record<string, unknown>) : {};
+        } catch {
+            why = `${dir || "."}: its kustomization file is not valid YAML`;
+            return;
+        }
+        if (Array.isArray(k.helmCharts) && k.helmCharts.length > 0) {
+            why = `${dir || "."}: helmCharts may fetch charts`;
+            return;
+        }
+        for (const { ref, kind } of references(k)) {
+            if (why) return;
+            reference(dir, ref, kind);
+        }
+    };
+
+    const reference = (dir: string, ref: string, kind: "any" | "file"): void => {
+        const p = normalize(dir, ref);
+        const shown = `${dir || "."}: ${ref}`;
+        if (p === undefined) {
+            why = `${shown} is outside the repository`;
+            return;
+        }
+        const e = p === "" ? { type: "tree" } : snap.entries.get(p);
+        if (!e) {
+            why = `${shown} is not in the repository (remote, or missing)`;
+            return;
+        }
+        if (e.type === "tree" && kind === "any") {
+            if (!isUnder(p, start)) folders.add(p);
+            visit(p);
+        } else if (!isUnder(p, start)) folders.add(parentOf(p));
+    };
+
+    visit(start);
+    for (const c of components) if (!why) reference(start, c, "any");
+    if (why) return { uncacheable: why };
+
+    // Fold nested folders into their ancestors.
+    const sorted = [...folders].sort();
+    const kept: string[] = [];
+    for (const f of sorted) if (!kept.some((k) => isUnder(f, k))) kept.push(f);
+    for (const [p, e] of snap.entries) {
+        if (e.mode === "120000" && kept.some((k) => isUnder(p, k))) return { uncacheable: `${p} is a symbolic link` };
+    }
+    return { folders: kept };
+}
+
+/** Resolves `ref` against folder `dir` (posix, repo-relative); undefined when it leaves the root or is absolute. */
+function normalize(dir: string, ref: string): string | undefined {
+    if (ref.startsWith("/")) return undefined;
+    const p = path.posix.normalize(path.posix.join(dir || ".", ref)).replace(/\/+$/, "");
+    if (p === "..") return undefined;
+    if (p.startsWith("../")) return undefined;
+    return p === "." ? "" : p;
+}
+
+/** Every path a kustomization file names (kustomize's Kustomization fields that load files). */
+function* references(k: Record<string, unknown>): Generator<{ ref: string; kind: "any" | "file" }> {
+    const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === "string") : typeof v === "string" ? [v] : []);
+    // Entries that are inline YAML (they hold a newline) load nothing by themselves.
+    const paths = (v: unknown): string[] => strings(v).filter((s) => !s.includes("\n") && s.trim() !== "");
+    for (const field of ["resources", "bases", "components"]) for (const ref of paths(k[field])) yield { ref, kind: "any" };
+    for (const field of ["crds", "configurations", "generators", "transformers", "validators", "patchesStrategicMerge"]) {
+        for (const ref of paths(k[field])) yield { ref, kind: "any" };
+    }
+    const objects = (v: unknown): Array<Record<string, unknown>> => (Array.isArray(v) ? v.filter((o) => o && typeof o === "object") : []);
+    for (const field of ["patches", "patchesJson6902", "replacements"]) {
+        for (const o of objects(k[field])) for (const ref of paths(o.path)) yield { ref, kind: "file" };
+    }
+    for (const field of ["configMapGenerator", "secretGenerator"]) {
+        for (const o of objects(k[field])) {
+            for (const f of paths(o.files)) yield { ref: f.includes("=") ? f.slice(f.indexOf("=") + 1) : f, kind: "file" };
+            for (const ref of [...paths(o.envs), ...paths(o.env)]) yield { ref, kind: "file" };
+        }
+    }
+    const openapi = k.openapi as Record<string, unknown> | undefined;
+    if (openapi && typeof openapi === "object") for (const ref of paths(openapi.path)) yield { ref, kind: "file" };
+}
+
+let kustomizeIds = new Map<string, string>();
+
+/** Identifies the kustomize binary (resolved on PATH): path, size and mtime; a new build changes it. */
+function kustomizeIdentity(bin = "kubectl"): string {
+    let id = kustomizeIds.get(bin);
+    if (id) return id;
+    const candidates = bin.includes("/") ? [bin] : (process.env.PATH ?? "").split(path.delimiter).filter(Boolean).map((d) => path.join(d, bin));
+    id = `${bin}:not-found`;
+    for (const c of candidates) {
+        try {
+            const real = fs.realpathSync(c);
+            const st = fs.statSync(real);
+            if (st.isFile()) {
+                id = `${real}:${st.size}:${st.mtimeMs}`;
+                break;
+            }
+        } catch {
+            /* next */
+        }
+    }
+    kustomizeIds.set(bin, id);
+    return id;
+}
+
+/** For tests: forget the kustomize identities seen so far. */
+export function resetKustomizeIdentity(): void {
+    kustomizeIds = new Map();
+}
+
+/** The cache key of rendering `relPath` with `opts` when it reads `folders` of `snap`. */
+export function renderKey(snap: TreeSnapshot, relPath: string, folders: readonly string[], opts: RenderOptions): string {
+    const trees = folders.map((f) => [f, f === "" ? snap.rootTree : snap.entries.get(f)!.oid]);
+    const vars = opts.substitute ? Object.entries(opts.substitute).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : null;
+    const spec = opts.spec ?? {};
+    const material = JSON.stringify({
+        format: FORMAT,
+        kustomize: kustomizeIdentity(opts.kustomizeBin),
+        flags: FLUX_BUILD_FLAGS,
+        path: normalize("", relPath),
+        trees,
+        vars,
+        strict: !!opts.strict,
+        spec: { targetNamespace: spec.targetNamespace ?? null, patches: spec.patches ?? null, images: spec.images ?? null, components: spec.components ?? null },
+    });
+    return crypto.createHash("sha256").update(material).digest("hex");
+}
+
+type StoredObject = Omit<RenderedObject, "object">;
+
+function entryFile(dir: string, key: string): string {
+    return path.join(dir, key.slice(0, 2), `${key}.json`);
+}
+
+/** A cached render, or undefined (absent or unreadable: both are a miss). */
+function load(dir: string, key: string): RenderResult | undefined {
+    let data: { format?: unknown; key?: unknown; objects?: unknown };
+    try {
+        data = JSON.parse(fs.readFileSync(entryFile(dir, key), "utf8"));
+    } catch {
+        return undefined;
+    }
+    if (data.format !== FORMAT || data.key !== key || !Array.isArray(data.objects)) return undefined;
+    const objects: RenderedObject[] = [];
+    for (const o of data.objects as StoredObject[]) {
+        if (!o || typeof o.yaml !== "string" || typeof o.id !== "string") return undefined;
+        objects.push(withLazyObject(o));
+    }
+    return { objects, yaml: joinDocuments(objects) };
+}
+
+/** A RenderedObject whose `object` is parsed from its YAML on first use (as the render parsed it). */
+function withLazyObject(o: StoredObject): RenderedObject {
+    let parsed: Record<string, unknown> | undefined;
+    const out = { id: o.id, apiVersion: o.apiVersion, kind: o.kind, name: o.name, namespace: o.namespace, yaml: o.yaml, substituted: o.substituted } as RenderedObject;
+    Object.defineProperty(out, "object", {
+        enumerable: true,
+        get: () => (parsed ??= parseYamlDoc(o.yaml, o.substituted) as Record<string, unknown>),
+    });
+    return out;
+}
+
+function store(dir: string, key: string, relPath: string, result: RenderResult): void {
+    const file = entryFile(dir, key);
+    const objects: StoredObject[] = result.objects.map((o) => ({ id: o.id, apiVersion: o.apiVersion, kind: o.kind, name: o.name, namespace: o.namespace, yaml: o.yaml, substituted: o.substituted }));
+    try {
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`;
+        fs.writeFileSync(tmp, JSON.stringify({ format: FORMAT, key, path: relPath, objects }));
+        fs.renameSync(tmp, file);
+    } catch {
+        // A cache that cannot be written only costs time.
+    }
+}
+
+export interface RevisionItem extends RenderOptions {
+    /** The Kustomization path, relative to the repository root. */
+    path: string;
+}
+
+export type CacheStatus = "hit" | "miss" | "off";
+
+export interface RevisionRender {
+    path: string;
+    result: RenderResult;
+    /** hit: from the cache; miss: built and stored; off: built, not cacheable (see `reason`). */
+    cache: CacheStatus;
+    reason?: string;
+    key?: string;
+}
+
+export interface RenderRevisionOptions {
+    auth?: GitAuth;
+    /** The cache folder (default renderCacheDir()); false renders without a cache. */
+    cacheDir?: string | false;
+    /** Builds run at once (default: the number of CPUs). */
+    concurrency?: number;
+    /** A path that is not a folder at the revision renders as no objects instead of an error. */
+    missingIsEmpty?: boolean;
+}
+
+/**
+ * Renders every item's path at `ref` of `repo` (a URL or a local repository), from the cache
+ * where it can. Results are in item order; the first failing item's error is thrown.
+ */
+export async function renderRevision(
+    repo: string,
+    ref: string | undefined,
+    items: readonly RevisionItem[],
+    opts: RenderRevisionOptions = {},
+): Promise<{ revision: string; renders: RevisionRender[] }> {
+    const dir = opts.cacheDir === false ? undefined : (opts.cacheDir ?? renderCacheDir());
+    return Remote.open(repo, opts.auth, async (r) => {
+        const resolved = await r.resolve(ref);
+        if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "check the ref name");
+        const snap = await readSnapshot(r, resolved.sha);
+        const temps: string[] = [];
+        let full: Promise<string> | undefined;
+        const fullCheckout = (): Promise<string> =>
+            (full ??= (async () => {
+                const d = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-full-"));
+                temps.push(d);
+                await checkoutInto(r, snap.revision, d);
+                return d;
+            })());
+        const empty: RenderResult = { objects: [], yaml: "" };
+        try {
+            const results = await mapLimit(items, opts.concurrency ?? os.availableParallelism(), async (item): Promise<RevisionRender> => {
+                const { path: relPath, ...renderOpts } = item;
+                const p = normalize("", relPath);
+                if (opts.missingIsEmpty && p !== undefined && p !== "" && snap.entries.get(p)?.type !== "tree") {
+                    return { path: relPath, result: empty, cache: "off", reason: "not a folder at this revision" };
+                }
+                const read = dir ? foldersRead(snap, relPath, renderOpts.spec?.components ?? []) : { uncacheable: "the cache is off" };
+                if ("uncacheable" in read) {
+                    return { path: relPath, result: await renderPath(await fullCheckout(), relPath, renderOpts), cache: "off", reason: read.uncacheable };
+                }
+                const key = renderKey(snap, relPath, read.folders, renderOpts);
+                const hit = load(dir!, key);
+                if (hit) return { path: relPath, result: hit, cache: "hit", key };
+                // Build in a checkout of exactly the key's folders, so the key provably covers the build.
+                const part = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-"));
+                try {
+                    await checkoutInto(r, snap.revision, part, read.folders);
+                    const result = await renderPath(part, relPath, renderOpts);
+                    store(dir!, key, relPath, result);
+                    return { path: relPath, result, cache: "miss", key };
+                } catch {
+                    const result = await renderPath(await fullCheckout(), relPath, renderOpts);
+                    return { path: relPath, result, cache: "off", reason: "the build reads files its kustomization files do not name" };
+                } finally {
+                    fs.rmSync(part, { recursive: true, force: true });
+                }
+            });
+            const renders: RevisionRender[] = [];
+            for (const res of results) {
+                if (!res.ok) throw res.error;
+                renders.push(res.value);
+            }
+            return { revision: snap.revision, renders };
+        } finally {
+            if (full) await full.catch(() => undefined);
+            for (const t of temps) fs.rmSync(t, { recursive: true, force: true });
+        }
+    });
+}
