@@ -9,7 +9,7 @@ import { parseFlags } from "../util/args";
 import { renderPath } from "./render";
 import { VAR_NAME_PATTERN } from "./substitute";
 
-const HELP = `Usage: gitops render --repo URL|DIR [--ref REF] --path PATH [--var k=v ...] [--strict]
+const HELP = `Usage: gitops render --repo URL|DIR [--ref REF] --path PATH [--var k=v ...] [--strict] [--no-cache]
 
 Prints the objects Flux's kustomize-controller would apply for PATH, as multi-document YAML:
 kustomize build (a kustomization.yaml is generated when PATH has none), then postBuild variable
@@ -21,6 +21,11 @@ Options:
   --path PATH      the Kustomization path, relative to the repository root
   --var k=v        a postBuild variable (repeatable); without any --var nothing is substituted
   --strict         fail on a variable that is not set and has no default
+  --no-cache       render a Git revision without the render cache
+
+A Git revision (a URL, a bare repository, or --ref) is rendered through the render cache in
+\${GITOPS_CACHE_DIR:-~/.cache/gitops}/render, keyed by the Git tree ids of every folder the
+kustomization reads plus the variables; a plain directory is always built afresh.
 `;
 
 /** Parses `--var k=v` values; throws a GitopsError naming the flag for a bad one. */
@@ -60,7 +65,7 @@ export const renderCommand: Command = {
         const flags = parseFlags("render", args, {
             values: ["repo", "ref", "path", "var"],
             repeatable: ["var"],
-            booleans: ["strict"],
+            booleans: ["strict", "no-cache"],
             required: ["repo", "path"],
         });
         if (flags.positional.length > 0) {
@@ -81,15 +86,10 @@ export const renderCommand: Command = {
         if (!local && !/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) && !/^[^/]+@[^/]+:/.test(repo)) {
             throw new GitopsError(`--repo ${repo}`, "no such directory, and not a Git URL", "pass a Git URL, a bare repository or a directory");
         }
-        // A Git URL, a bare repository, or a work tree at a given ref: check out a clean copy.
-        const { materialize } = await import("../git");
-        const checkout = await materialize(repo, ref);
-        try {
-            const result = await renderPath(checkout.dir, relPath, opts);
-            io.out(result.yaml);
-            return 0;
-        } finally {
-            await checkout.cleanup();
-        }
+        // A Git URL, a bare repository, or a work tree at a given ref: render that revision.
+        const { renderRevision } = await import("./cache");
+        const { renders } = await renderRevision(repo, ref, [{ path: relPath, ...opts }], { cacheDir: flags.has("no-cache") ? false : undefined });
+        io.out(renders[0].result.yaml);
+        return 0;
     },
 };

@@ -7,6 +7,7 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { foldersRead, readSnapshot, renderRevision, RevisionItem } from "../../engine/render/cache";
+import { previewRevisions } from "../../engine/render/preview";
 import { renderPath } from "../../engine/render";
 import { materialize, Remote } from "../../engine/git";
 import { GitopsError } from "../../engine/errors";
@@ -180,5 +181,23 @@ describe("render: content-addressed render cache (real git, real kubectl kustomi
         assert.deepStrictEqual(renders.map((r) => [r.path, r.cache]), items.map((i) => [i.path, "off"]));
         assert.deepStrictEqual(renders.map((r) => r.result.objects.map((o) => o.id)), [["prod_web__ConfigMap"], ["_other__ConfigMap"], ["_web__ConfigMap"]]);
         assert.ok(!fs.existsSync(cacheDir));
+    });
+
+    it("previews a pull request: only the paths whose folders changed are built again, objects compared by id", async () => {
+        const items: RevisionItem[] = [prod, { path: "apps/other" }, { path: "apps/new" }];
+        await renderRevision(repo, "main", items, { cacheDir, missingIsEmpty: true });
+        t.commit(repo, "pr", { "apps/base/web/cm.yaml": cm("web", "2"), "apps/new/cm.yaml": cm("fresh", "1"), "apps/other/cm.yaml": null, "apps/other/cm2.yaml": cm("other2", "1") }, "pr", "main");
+        const p = await previewRevisions(repo, "main", "pr", items, { cacheDir });
+        assert.deepStrictEqual(p.baseRenders.map((r) => r.cache), ["hit", "hit", "off"]);
+        assert.deepStrictEqual(p.headRenders.map((r) => r.cache), ["miss", "miss", "miss"]);
+        assert.deepStrictEqual(p.changes, [
+            { path: "apps/prod", id: "prod_web__ConfigMap", action: "configured" },
+            { path: "apps/other", id: "_other2__ConfigMap", action: "created" },
+            { path: "apps/other", id: "_other__ConfigMap", action: "deleted" },
+            { path: "apps/new", id: "_fresh__ConfigMap", action: "created" },
+        ]);
+        assert.deepStrictEqual(p.counts, { created: 2, configured: 1, deleted: 1, unchanged: 0 });
+        assert.strictEqual(p.base, t.head(repo, "main"));
+        assert.strictEqual(p.head, t.head(repo, "pr"));
     });
 });
