@@ -53,15 +53,11 @@ export async function materialize(repo: string, ref?: string, auth?: GitAuth): P
     });
 }
 
-/**
- * Writes the files of commit `sha` into the empty directory `dir` (no .git inside): all of them, or
- * only those under the repo-relative folders `only` (the repository root is "").
- */
-export async function checkoutInto(r: Remote, sha: string, dir: string, only?: readonly string[]): Promise<void> {
+/** Writes the files of commit `sha` into the empty directory `dir` (no .git inside). */
+export async function checkoutInto(r: Remote, sha: string, dir: string): Promise<void> {
     const index = path.join(dir, ".gitops-index");
     try {
-        const args = only && !only.includes("") ? ["checkout", sha, "--", ...only.map((p) => `:(top,literal)${p}`)] : ["read-tree", "--reset", "-u", sha];
-        await r.git([`--work-tree=${dir}`, ...args], { env: { GIT_INDEX_FILE: index } });
+        await r.git([`--work-tree=${dir}`, "read-tree", "--reset", "-u", sha], { env: { GIT_INDEX_FILE: index } });
     } finally {
         fs.rmSync(index, { force: true });
     }

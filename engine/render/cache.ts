@@ -11,8 +11,8 @@
  * A tree id changes when any file below the folder changes, so a change anywhere the build reads
  * misses, and a change anywhere else hits.
  *
- * Safe against stale hits by construction: a miss is built in a checkout that holds only the
- * folders of its key. If the build needs anything else it fails there; it is then built again in a
+ * Safe against stale hits by construction: a miss is built in a copy (written from Git) that holds
+ * only the folders of its key. If the build needs anything else it fails there; it is then built again in a
  * full checkout and the result is not stored. Renders that could read outside the repository
  * (remote resources, absolute paths, symlinks, helm charts) or name a path that does not exist are
  * never cached.
@@ -28,7 +28,7 @@ import { GitopsError } from "../errors";
 import { mapLimit } from "../cluster/retry";
 import { checkoutInto, readBlobs, Remote } from "../git";
 import type { GitAuth, TreeEntry } from "../git";
-import { FLUX_BUILD_FLAGS, renderPath, RenderOptions, RenderResult } from "./render";
+import { FLUX_BUILD_FLAGS, kustomizeBinary, renderPath, RenderOptions, RenderResult } from "./render";
 import { KUSTOMIZATION_FILES } from "./generate";
 import { joinDocuments, RenderedObject } from "./substitute";
 import { parseYamlDoc } from "./yamlparse";
@@ -86,6 +86,25 @@ function parentOf(p: string): string {
 
 function isUnder(p: string, folder: string): boolean {
     return folder === "" || p === folder || p.startsWith(folder + "/");
+}
+
+/** The files (blobs) below `folders` in `snap`: [path, entry]. */
+function filesUnder(snap: TreeSnapshot, folders: readonly string[]): Array<[string, TreeEntry]> {
+    const out: Array<[string, TreeEntry]> = [];
+    if (folders.length === 0) return out;
+    for (const [p, e] of snap.entries) if (e.type === "blob" && folders.some((f) => isUnder(p, f))) out.push([p, e]);
+    return out;
+}
+
+/** Writes the files below `folders` (contents from `blobs`) into the empty directory `dir`. */
+function writeFolders(snap: TreeSnapshot, blobs: Map<string, Buffer>, folders: readonly string[], dir: string): void {
+    for (const f of folders) fs.mkdirSync(path.join(dir, f), { recursive: true });
+    for (const [p, e] of filesUnder(snap, folders)) {
+        const content = blobs.get(e.oid);
+        if (!content) throw new Error(`blob ${e.oid} (${p}) was not read`);
+        fs.mkdirSync(path.join(dir, parentOf(p)), { recursive: true });
+        fs.writeFileSync(path.join(dir, p), content, { mode: e.mode === "100755" ? 0o755 : 0o644 });
+    }
 }
 
 /** The folders a render reads, or why it cannot be cached. */
@@ -197,7 +216,7 @@ function* references(k: Record<string, unknown>): Generator<{ ref: string; kind:
 let kustomizeIds = new Map<string, string>();
 
 /** Identifies the kustomize binary (resolved on PATH): path, size and mtime; a new build changes it. */
-function kustomizeIdentity(bin = "kubectl"): string {
+function kustomizeIdentity(bin: string): string {
     let id = kustomizeIds.get(bin);
     if (id) return id;
     const candidates = bin.includes("/") ? [bin] : (process.env.PATH ?? "").split(path.delimiter).filter(Boolean).map((d) => path.join(d, bin));
@@ -230,7 +249,7 @@ export function renderKey(snap: TreeSnapshot, relPath: string, folders: readonly
     const spec = opts.spec ?? {};
     const material = JSON.stringify({
         format: FORMAT,
-        kustomize: kustomizeIdentity(opts.kustomizeBin),
+        kustomize: kustomizeIdentity(opts.kustomizeBin ?? kustomizeBinary()),
         flags: FLUX_BUILD_FLAGS,
         path: normalize("", relPath),
         trees,
@@ -308,7 +327,7 @@ export interface RenderRevisionOptions {
     auth?: GitAuth;
     /** The cache folder (default renderCacheDir()); false renders without a cache. */
     cacheDir?: string | false;
-    /** Builds run at once (default: the number of CPUs). */
+    /** Builds run at once (default: twice the number of CPUs; a build waits on I/O much of the time). */
     concurrency?: number;
     /** A path that is not a folder at the revision renders as no objects instead of an error. */
     missingIsEmpty?: boolean;
@@ -339,30 +358,42 @@ export async function renderRevision(
                 return d;
             })());
         const empty: RenderResult = { objects: [], yaml: "" };
+        type Plan =
+            | { kind: "done"; render: RevisionRender }
+            | { kind: "full"; relPath: string; renderOpts: RenderOptions; reason: string }
+            | { kind: "miss"; relPath: string; renderOpts: RenderOptions; key: string; folders: string[] };
+        const plans: Plan[] = items.map((item) => {
+            const { path: relPath, ...renderOpts } = item;
+            const p = normalize("", relPath);
+            if (opts.missingIsEmpty && p !== undefined && p !== "" && snap.entries.get(p)?.type !== "tree") {
+                return { kind: "done", render: { path: relPath, result: empty, cache: "off", reason: "not a folder at this revision" } };
+            }
+            const read = dir ? foldersRead(snap, relPath, renderOpts.spec?.components ?? []) : { uncacheable: "the cache is off" };
+            if ("uncacheable" in read) return { kind: "full", relPath, renderOpts, reason: read.uncacheable };
+            const key = renderKey(snap, relPath, read.folders, renderOpts);
+            const hit = load(dir!, key);
+            if (hit) return { kind: "done", render: { path: relPath, result: hit, cache: "hit", key } };
+            return { kind: "miss", relPath, renderOpts, key, folders: read.folders };
+        });
+        // The files of every miss, read from Git at once.
+        const missFolders = plans.flatMap((pl) => (pl.kind === "miss" ? pl.folders : []));
+        const blobs = await readBlobs(r, filesUnder(snap, missFolders).map(([, e]) => e.oid));
         try {
-            const results = await mapLimit(items, opts.concurrency ?? os.availableParallelism(), async (item): Promise<RevisionRender> => {
-                const { path: relPath, ...renderOpts } = item;
-                const p = normalize("", relPath);
-                if (opts.missingIsEmpty && p !== undefined && p !== "" && snap.entries.get(p)?.type !== "tree") {
-                    return { path: relPath, result: empty, cache: "off", reason: "not a folder at this revision" };
+            const results = await mapLimit(plans, opts.concurrency ?? 2 * os.availableParallelism(), async (pl): Promise<RevisionRender> => {
+                if (pl.kind === "done") return pl.render;
+                if (pl.kind === "full") {
+                    return { path: pl.relPath, result: await renderPath(await fullCheckout(), pl.relPath, pl.renderOpts), cache: "off", reason: pl.reason };
                 }
-                const read = dir ? foldersRead(snap, relPath, renderOpts.spec?.components ?? []) : { uncacheable: "the cache is off" };
-                if ("uncacheable" in read) {
-                    return { path: relPath, result: await renderPath(await fullCheckout(), relPath, renderOpts), cache: "off", reason: read.uncacheable };
-                }
-                const key = renderKey(snap, relPath, read.folders, renderOpts);
-                const hit = load(dir!, key);
-                if (hit) return { path: relPath, result: hit, cache: "hit", key };
-                // Build in a checkout of exactly the key's folders, so the key provably covers the build.
+                // Build in a copy of exactly the key's folders, so the key provably covers the build.
                 const part = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-"));
                 try {
-                    await checkoutInto(r, snap.revision, part, read.folders);
-                    const result = await renderPath(part, relPath, renderOpts);
-                    store(dir!, key, relPath, result);
-                    return { path: relPath, result, cache: "miss", key };
+                    writeFolders(snap, blobs, pl.folders, part);
+                    const result = await renderPath(part, pl.relPath, pl.renderOpts);
+                    store(dir!, pl.key, pl.relPath, result);
+                    return { path: pl.relPath, result, cache: "miss", key: pl.key };
                 } catch {
-                    const result = await renderPath(await fullCheckout(), relPath, renderOpts);
-                    return { path: relPath, result, cache: "off", reason: "the build reads files its kustomization files do not name" };
+                    const result = await renderPath(await fullCheckout(), pl.relPath, pl.renderOpts);
+                    return { path: pl.relPath, result, cache: "off", reason: "the build reads files its kustomization files do not name" };
                 } finally {
                     fs.rmSync(part, { recursive: true, force: true });
                 }

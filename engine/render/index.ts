@@ -8,7 +8,7 @@ export { objectId, parseObjectId, groupOf } from "./ids";
 export type { ObjectRef } from "./ids";
 export { substituteVariables, loadVariables, splitDocuments, joinDocuments, VAR_NAME_PATTERN } from "./substitute";
 export type { RenderedObject, SubstituteOptions, VarSourceObject } from "./substitute";
-export { renderPath, kustomizeBuild, resolveInside, FLUX_BUILD_FLAGS } from "./render";
+export { renderPath, kustomizeBuild, kustomizeBinary, resolveInside, FLUX_BUILD_FLAGS } from "./render";
 export type { RenderOptions, RenderResult } from "./render";
 export { generateKustomization, scanResources, hasKustomizationFile, KUSTOMIZATION_FILES } from "./generate";
 export { yamlLoaderName, useYamlLoader } from "./yamlparse";
