@@ -23,9 +23,9 @@ export interface FleetShape {
     objectsPerApp: number;
 }
 
-/** apps × objectsPerApp × 3 environments ≈ `objects`. */
+/** apps × objectsPerApp × 3 environments: at least `objects`. */
 export function shapeFor(objects: number, apps = 50): FleetShape {
-    return { apps, objectsPerApp: Math.max(2, Math.round(objects / ENVS.length / apps)) };
+    return { apps, objectsPerApp: Math.max(2, Math.ceil(objects / ENVS.length / apps)) };
 }
 
 export const appName = (i: number): string => `app-${String(i).padStart(3, "0")}`;
