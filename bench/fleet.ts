@@ -3,7 +3,7 @@
  * per app (path apps/<env>/<app>, postBuild variables), over a shared base per app.
  *
  *   apps/base/<app>/{kustomization,objects}.yaml    Deployments (envFrom their ConfigMap) + ConfigMaps
- *   apps/<env>/<app>/kustomization.yaml             namespace, namePrefix, labels, images, a JSON6902 patch
+ *   apps/<env>/<app>/kustomization.yaml             namespace, namePrefix, labels, images, replicas, a JSON6902 patch
  *   apps/<env>/kustomization.yaml                   lists every app of the env (what `kubectl kustomize apps/<env>` builds)
  *   clusters/<env>/apps.yaml                        the Flux Kustomizations
  *
@@ -92,15 +92,20 @@ resources:
 - ../../base/${app}
 images:
 - name: nginx
-  newName: registry.example.com/nginx
-  newTag: "1.27"
+  newTag: 1.27-${env}
+replicas:
+- name: ${app}-c0
+  count: ${env === "prod" ? 3 : 1}
 patches:
 - target:
     kind: Deployment
+    labelSelector: app=${app}
   patch: |-
-    - op: replace
-      path: /spec/replicas
-      value: ${env === "prod" ? 3 : 1}
+    - op: add
+      path: /spec/template/spec/containers/0/env
+      value:
+      - name: ENVIRONMENT
+        value: ${env}
 `;
 }
 

@@ -63,26 +63,37 @@ export async function checkoutInto(r: Remote, sha: string, dir: string): Promise
     }
 }
 
-/** The contents of the blobs `oids` in the cache repo, read with one `git cat-file --batch`. */
-export async function readBlobs(r: Remote, oids: readonly string[]): Promise<Map<string, Buffer>> {
-    const out = new Map<string, Buffer>();
-    const unique = [...new Set(oids)];
-    if (unique.length === 0) return out;
-    const res = await r.git(["cat-file", "--batch"], { input: unique.join("\n") + "\n" });
+/**
+ * The objects named by `specs` (object ids or revision expressions such as `<sha>^{tree}`), read
+ * with one `git cat-file --batch`, in input order; undefined for one that does not exist.
+ */
+export async function readObjects(r: Remote, specs: readonly string[]): Promise<Array<{ oid: string; type: string; content: Buffer } | undefined>> {
+    if (specs.length === 0) return [];
+    const res = await r.git(["cat-file", "--batch"], { input: specs.join("\n") + "\n" });
     const buf = res.stdoutBytes;
+    const out: Array<{ oid: string; type: string; content: Buffer } | undefined> = [];
     let at = 0;
-    while (at < buf.length) {
+    while (at < buf.length && out.length < specs.length) {
         const nl = buf.indexOf(10, at);
         if (nl < 0) break;
         const [oid, type, size] = buf.subarray(at, nl).toString("utf8").split(" ");
-        if (type === "missing" || size === undefined) {
+        if (type === "missing" || type === "ambiguous" || size === undefined) {
+            out.push(undefined);
             at = nl + 1;
             continue;
         }
         const n = Number(size);
-        out.set(oid, buf.subarray(nl + 1, nl + 1 + n));
+        out.push({ oid, type, content: buf.subarray(nl + 1, nl + 1 + n) });
         at = nl + 1 + n + 1;
     }
+    return out;
+}
+
+/** The contents of the blobs `oids` (read at once), by oid. */
+export async function readBlobs(r: Remote, oids: readonly string[]): Promise<Map<string, Buffer>> {
+    const unique = [...new Set(oids)];
+    const out = new Map<string, Buffer>();
+    (await readObjects(r, unique)).forEach((o, i) => o && out.set(unique[i], o.content));
     return out;
 }
 

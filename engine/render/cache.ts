@@ -26,7 +26,7 @@ import * as os from "os";
 import * as path from "path";
 import { GitopsError } from "../errors";
 import { mapLimit } from "../cluster/retry";
-import { checkoutInto, readBlobs, Remote } from "../git";
+import { checkoutInto, readBlobs, readObjects, Remote } from "../git";
 import type { GitAuth, TreeEntry } from "../git";
 import { FLUX_BUILD_FLAGS, kustomizeBinary, renderPath, RenderOptions, RenderResult } from "./render";
 import { KUSTOMIZATION_FILES } from "./generate";
@@ -49,13 +49,13 @@ export interface TreeSnapshot {
     rootTree: string;
     /** Every path (files and folders, recursively) -> entry. */
     entries: Map<string, TreeEntry>;
-    /** Folder -> text of its kustomization file (kustomization.yaml, .yml or Kustomization). */
-    kustomizations: Map<string, string>;
+    /** Folder -> its kustomization file (kustomization.yaml, .yml or Kustomization): blob id and text. */
+    kustomizations: Map<string, { oid: string; text: string }>;
 }
 
-/** Reads `sha`'s tree with one `git ls-tree` and its kustomization files with one `git cat-file`. */
+/** Reads `sha`'s tree with one `git ls-tree`, its root tree id and kustomization files with one `git cat-file`. */
 export async function readSnapshot(r: Remote, sha: string): Promise<TreeSnapshot> {
-    const [ls, root] = await Promise.all([r.git(["ls-tree", "-r", "-t", "-z", "--full-tree", sha]), r.git(["rev-parse", `${sha}^{tree}`])]);
+    const ls = await r.git(["ls-tree", "-r", "-t", "-z", "--full-tree", sha]);
     const entries = new Map<string, TreeEntry>();
     const kfiles: Array<{ dir: string; oid: string; rank: number }> = [];
     for (const rec of ls.stdout.split("\0")) {
@@ -67,16 +67,15 @@ export async function readSnapshot(r: Remote, sha: string): Promise<TreeSnapshot
         const rank = KUSTOMIZATION_FILES.indexOf(path.posix.basename(p));
         if (rank >= 0 && type === "blob") kfiles.push({ dir: parentOf(p), oid, rank });
     }
-    const blobs = await readBlobs(
-        r,
-        kfiles.map((k) => k.oid),
-    );
-    const kustomizations = new Map<string, string>();
+    const [root, ...blobs] = await readObjects(r, [`${sha}^{tree}`, ...kfiles.map((k) => k.oid)]);
+    if (!root) throw new GitopsError(sha, "commit has no tree", "check the repository");
+    const texts = new Map(kfiles.map((k, i) => [k.oid, blobs[i]?.content.toString("utf8") ?? ""]));
+    const kustomizations = new Map<string, { oid: string; text: string }>();
     // kustomize takes the first of kustomization.yaml, .yml, Kustomization that exists.
     for (const k of kfiles.sort((a, b) => a.rank - b.rank)) {
-        if (!kustomizations.has(k.dir)) kustomizations.set(k.dir, blobs.get(k.oid)?.toString("utf8") ?? "");
+        if (!kustomizations.has(k.dir)) kustomizations.set(k.dir, { oid: k.oid, text: texts.get(k.oid)! });
     }
-    return { revision: sha, rootTree: root.stdout.trim(), entries, kustomizations };
+    return { revision: sha, rootTree: root.oid, entries, kustomizations };
 }
 
 function parentOf(p: string): string {
@@ -125,17 +124,14 @@ export function foldersRead(snap: TreeSnapshot, relPath: string, components: rea
     const visit = (dir: string): void => {
         if (why || visited.has(dir)) return;
         visited.add(dir);
-        const text = snap.kustomizations.get(dir);
-        if (text === undefined) {
+        const file = snap.kustomizations.get(dir);
+        if (file === undefined) {
             // Flux generates a kustomization listing the folder's YAML and its sub-kustomizations.
             for (const d of snap.kustomizations.keys()) if (d !== dir && isUnder(d, dir)) visit(d);
             return;
         }
-        let k: Record<string, unknown>;
-        try {
-            const doc = parseYamlDoc(text, false);
-            k = doc && typeof doc === "object" && !Array.isArray(doc) ? (doc as Record<string, unknown>) : {};
-        } catch {
+        const k = parsedKustomization(file.oid, file.text);
+        if (!k) {
             why = `${dir || "."}: its kustomization file is not valid YAML`;
             return;
         }
@@ -179,6 +175,23 @@ export function foldersRead(snap: TreeSnapshot, relPath: string, components: rea
         if (e.mode === "120000" && kept.some((k) => isUnder(p, k))) return { uncacheable: `${p} is a symbolic link` };
     }
     return { folders: kept };
+}
+
+const parsed = new Map<string, Record<string, unknown> | undefined>();
+
+/** A kustomization file's fields (undefined when it is not YAML), memoized by blob id. */
+function parsedKustomization(oid: string, text: string): Record<string, unknown> | undefined {
+    if (parsed.has(oid)) return parsed.get(oid);
+    let k: Record<string, unknown> | undefined;
+    try {
+        const doc = parseYamlDoc(text, false);
+        k = doc && typeof doc === "object" && !Array.isArray(doc) ? (doc as Record<string, unknown>) : {};
+    } catch {
+        k = undefined;
+    }
+    if (parsed.size >= 20_000) parsed.clear();
+    parsed.set(oid, k);
+    return k;
 }
 
 /** Resolves `ref` against folder `dir` (posix, repo-relative); undefined when it leaves the root or is absolute. */
@@ -343,70 +356,115 @@ export async function renderRevision(
     items: readonly RevisionItem[],
     opts: RenderRevisionOptions = {},
 ): Promise<{ revision: string; renders: RevisionRender[] }> {
-    const dir = opts.cacheDir === false ? undefined : (opts.cacheDir ?? renderCacheDir());
+    return (await renderRevisions(repo, [ref], items, opts))[0];
+}
+
+/**
+ * renderRevision for several refs in one use of the repository cache: the refs are resolved one
+ * after the other (a fetch writes to the cache), then rendered together.
+ */
+export async function renderRevisions(
+    repo: string,
+    refs: ReadonlyArray<string | undefined>,
+    items: readonly RevisionItem[],
+    opts: RenderRevisionOptions = {},
+): Promise<Array<{ revision: string; renders: RevisionRender[] }>> {
     return Remote.open(repo, opts.auth, async (r) => {
-        const resolved = await r.resolve(ref);
-        if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "check the ref name");
-        const snap = await readSnapshot(r, resolved.sha);
-        const temps: string[] = [];
-        let full: Promise<string> | undefined;
-        const fullCheckout = (): Promise<string> =>
-            (full ??= (async () => {
-                const d = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-full-"));
-                temps.push(d);
-                await checkoutInto(r, snap.revision, d);
-                return d;
-            })());
-        const empty: RenderResult = { objects: [], yaml: "" };
-        type Plan =
-            | { kind: "done"; render: RevisionRender }
-            | { kind: "full"; relPath: string; renderOpts: RenderOptions; reason: string }
-            | { kind: "miss"; relPath: string; renderOpts: RenderOptions; key: string; folders: string[] };
-        const plans: Plan[] = items.map((item) => {
-            const { path: relPath, ...renderOpts } = item;
-            const p = normalize("", relPath);
-            if (opts.missingIsEmpty && p !== undefined && p !== "" && snap.entries.get(p)?.type !== "tree") {
-                return { kind: "done", render: { path: relPath, result: empty, cache: "off", reason: "not a folder at this revision" } };
-            }
-            const read = dir ? foldersRead(snap, relPath, renderOpts.spec?.components ?? []) : { uncacheable: "the cache is off" };
-            if ("uncacheable" in read) return { kind: "full", relPath, renderOpts, reason: read.uncacheable };
-            const key = renderKey(snap, relPath, read.folders, renderOpts);
-            const hit = load(dir!, key);
-            if (hit) return { kind: "done", render: { path: relPath, result: hit, cache: "hit", key } };
-            return { kind: "miss", relPath, renderOpts, key, folders: read.folders };
-        });
-        // The files of every miss, read from Git at once.
-        const missFolders = plans.flatMap((pl) => (pl.kind === "miss" ? pl.folders : []));
-        const blobs = await readBlobs(r, filesUnder(snap, missFolders).map(([, e]) => e.oid));
-        try {
-            const results = await mapLimit(plans, opts.concurrency ?? 2 * os.availableParallelism(), async (pl): Promise<RevisionRender> => {
-                if (pl.kind === "done") return pl.render;
-                if (pl.kind === "full") {
-                    return { path: pl.relPath, result: await renderPath(await fullCheckout(), pl.relPath, pl.renderOpts), cache: "off", reason: pl.reason };
-                }
-                // Build in a copy of exactly the key's folders, so the key provably covers the build.
-                const part = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-"));
-                try {
-                    writeFolders(snap, blobs, pl.folders, part);
-                    const result = await renderPath(part, pl.relPath, pl.renderOpts);
-                    store(dir!, pl.key, pl.relPath, result);
-                    return { path: pl.relPath, result, cache: "miss", key: pl.key };
-                } catch {
-                    const result = await renderPath(await fullCheckout(), pl.relPath, pl.renderOpts);
-                    return { path: pl.relPath, result, cache: "off", reason: "the build reads files its kustomization files do not name" };
-                } finally {
-                    fs.rmSync(part, { recursive: true, force: true });
-                }
-            });
-            const renders: RevisionRender[] = [];
-            for (const res of results) {
-                if (!res.ok) throw res.error;
-                renders.push(res.value);
-            }
-            return { revision: snap.revision, renders };
-        } finally {
-            if (full) await full.catch(() => undefined);
-            for (const t of temps) fs.rmSync(t, { recursive: true, force: true });
+        const shas: string[] = [];
+        for (const ref of refs) {
+            const resolved = await r.resolve(ref);
+            if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "check the ref name");
+            shas.push(resolved.sha);
         }
+        return Promise.all(shas.map((sha) => renderAt(r, sha, items, opts)));
     });
+}
+
+type Plan =
+    | { kind: "done"; render: RevisionRender }
+    | { kind: "full"; relPath: string; renderOpts: RenderOptions; reason: string }
+    | { kind: "cached" | "miss"; relPath: string; renderOpts: RenderOptions; key: string; folders: string[] };
+
+async function renderAt(r: Remote, sha: string, items: readonly RevisionItem[], opts: RenderRevisionOptions): Promise<{ revision: string; renders: RevisionRender[] }> {
+    const dir = opts.cacheDir === false ? undefined : (opts.cacheDir ?? renderCacheDir());
+    const snap = await readSnapshot(r, sha);
+    const temps: string[] = [];
+    let full: Promise<string> | undefined;
+    const fullCheckout = (): Promise<string> =>
+        (full ??= (async () => {
+            const d = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-full-"));
+            temps.push(d);
+            await checkoutInto(r, snap.revision, d);
+            return d;
+        })());
+    const plans: Plan[] = items.map((item) => {
+        const { path: relPath, ...renderOpts } = item;
+        const p = normalize("", relPath);
+        if (opts.missingIsEmpty && p !== undefined && p !== "" && snap.entries.get(p)?.type !== "tree") {
+            return { kind: "done", render: { path: relPath, result: { objects: [], yaml: "" }, cache: "off", reason: "not a folder at this revision" } };
+        }
+        const read = dir ? foldersRead(snap, relPath, renderOpts.spec?.components ?? []) : { uncacheable: "the cache is off" };
+        if ("uncacheable" in read) return { kind: "full", relPath, renderOpts, reason: read.uncacheable };
+        const key = renderKey(snap, relPath, read.folders, renderOpts);
+        return { kind: fs.existsSync(entryFile(dir!, key)) ? "cached" : "miss", relPath, renderOpts, key, folders: read.folders };
+    });
+    const concurrency = opts.concurrency ?? 2 * os.availableParallelism();
+
+    const build = async (pl: Plan, blobs: Map<string, Buffer>): Promise<RevisionRender> => {
+        if (pl.kind === "done") return pl.render;
+        if (pl.kind === "full") {
+            return { path: pl.relPath, result: await renderPath(await fullCheckout(), pl.relPath, pl.renderOpts), cache: "off", reason: pl.reason };
+        }
+        // Build in a copy of exactly the key's folders, so the key provably covers the build.
+        const part = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-render-"));
+        try {
+            writeFolders(snap, blobs, pl.folders, part);
+            const result = await renderPath(part, pl.relPath, pl.renderOpts);
+            store(dir!, pl.key, pl.relPath, result);
+            return { path: pl.relPath, result, cache: "miss", key: pl.key };
+        } catch {
+            const result = await renderPath(await fullCheckout(), pl.relPath, pl.renderOpts);
+            return { path: pl.relPath, result, cache: "off", reason: "the build reads files its kustomization files do not name" };
+        } finally {
+            fs.rmSync(part, { recursive: true, force: true });
+        }
+    };
+    /** Builds `which` (indexes into plans) with the files they read, fetched from Git at once. */
+    const buildAll = async (which: number[]) => {
+        const folders = which.flatMap((i) => { const pl = plans[i]; return pl.kind === "miss" ? pl.folders : []; });
+        const blobs = await readBlobs(r, filesUnder(snap, folders).map(([, e]) => e.oid));
+        return mapLimit(which, concurrency, (i) => build(plans[i], blobs));
+    };
+
+    try {
+        const renders: RevisionRender[] = new Array(plans.length);
+        const toBuild = plans.flatMap((pl, i) => (pl.kind === "miss" || pl.kind === "full" ? [i] : []));
+        // Start the builds, then read the hits while they run.
+        const building = buildAll(toBuild);
+        const late: number[] = [];
+        plans.forEach((pl, i) => {
+            if (pl.kind === "done") renders[i] = pl.render;
+            else if (pl.kind === "cached") {
+                const hit = load(dir!, pl.key);
+                if (hit) renders[i] = { path: pl.relPath, result: hit, cache: "hit", key: pl.key };
+                else {
+                    // Unreadable entry: build it again.
+                    plans[i] = { ...pl, kind: "miss" };
+                    late.push(i);
+                }
+            }
+        });
+        const built = await building;
+        const rebuilt = late.length ? await buildAll(late) : [];
+        for (const [indexes, results] of [[toBuild, built], [late, rebuilt]] as const) {
+            results.forEach((res, j) => {
+                if (!res.ok) throw res.error;
+                renders[indexes[j]] = res.value;
+            });
+        }
+        return { revision: snap.revision, renders };
+    } finally {
+        if (full) await full.catch(() => undefined);
+        for (const t of temps) fs.rmSync(t, { recursive: true, force: true });
+    }
 }

@@ -12,7 +12,7 @@ export { renderPath, kustomizeBuild, kustomizeBinary, resolveInside, FLUX_BUILD_
 export type { RenderOptions, RenderResult } from "./render";
 export { generateKustomization, scanResources, hasKustomizationFile, KUSTOMIZATION_FILES } from "./generate";
 export { yamlLoaderName, useYamlLoader } from "./yamlparse";
-export { renderRevision, renderCacheDir, foldersRead, readSnapshot, renderKey } from "./cache";
+export { renderRevision, renderRevisions, renderCacheDir, foldersRead, readSnapshot, renderKey } from "./cache";
 export type { RevisionItem, RevisionRender, RenderRevisionOptions, CacheStatus, ReadSet, TreeSnapshot } from "./cache";
 export { previewRevisions } from "./preview";
 export type { RenderPreview, RenderChange, RenderChangeAction } from "./preview";

@@ -4,7 +4,7 @@
  * built again), then compared object by object.
  */
 import type { Action } from "../cluster/plan";
-import { renderRevision, RenderRevisionOptions, RevisionItem, RevisionRender } from "./cache";
+import { renderRevisions, RenderRevisionOptions, RevisionItem, RevisionRender } from "./cache";
 
 export type RenderChangeAction = Extract<Action, "created" | "configured" | "deleted">;
 
@@ -37,8 +37,7 @@ export async function previewRevisions(
     items: readonly RevisionItem[],
     opts: Omit<RenderRevisionOptions, "missingIsEmpty"> = {},
 ): Promise<RenderPreview> {
-    const base = await renderRevision(repo, baseRef, items, { ...opts, missingIsEmpty: true });
-    const head = await renderRevision(repo, headRef, items, { ...opts, missingIsEmpty: true });
+    const [base, head] = await renderRevisions(repo, [baseRef, headRef], items, { ...opts, missingIsEmpty: true });
     const changes: RenderChange[] = [];
     const counts = { created: 0, configured: 0, deleted: 0, unchanged: 0 };
     items.forEach((item, i) => {
