@@ -291,20 +291,33 @@ function load(dir: string, key: string): RenderResult | undefined {
     const objects: RenderedObject[] = [];
     for (const o of data.objects as StoredObject[]) {
         if (!o || typeof o.yaml !== "string" || typeof o.id !== "string") return undefined;
-        objects.push(withLazyObject(o));
+        objects.push(new CachedObject(o));
     }
     return { objects, yaml: joinDocuments(objects) };
 }
 
-/** A RenderedObject whose `object` is parsed from its YAML on first use (as the render parsed it). */
-function withLazyObject(o: StoredObject): RenderedObject {
-    let parsed: Record<string, unknown> | undefined;
-    const out = { id: o.id, apiVersion: o.apiVersion, kind: o.kind, name: o.name, namespace: o.namespace, yaml: o.yaml, substituted: o.substituted } as RenderedObject;
-    Object.defineProperty(out, "object", {
-        enumerable: true,
-        get: () => (parsed ??= parseYamlDoc(o.yaml, o.substituted) as Record<string, unknown>),
-    });
-    return out;
+/** A cached RenderedObject: `object` is parsed from its YAML on first use (as the render parsed it). */
+class CachedObject implements RenderedObject {
+    readonly id: string;
+    readonly apiVersion: string;
+    readonly kind: string;
+    readonly name: string;
+    readonly namespace: string;
+    readonly yaml: string;
+    readonly substituted: boolean;
+    private parsed?: Record<string, unknown>;
+    constructor(o: StoredObject) {
+        this.id = o.id;
+        this.apiVersion = o.apiVersion;
+        this.kind = o.kind;
+        this.name = o.name;
+        this.namespace = o.namespace;
+        this.yaml = o.yaml;
+        this.substituted = o.substituted;
+    }
+    get object(): Record<string, unknown> {
+        return (this.parsed ??= parseYamlDoc(this.yaml, this.substituted) as Record<string, unknown>);
+    }
 }
 
 function store(dir: string, key: string, relPath: string, result: RenderResult): void {
@@ -376,7 +389,8 @@ export async function renderRevisions(
             if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "check the ref name");
             shas.push(resolved.sha);
         }
-        return Promise.all(shas.map((sha) => renderAt(r, sha, items, opts)));
+        const loaded = new Map<string, RenderResult | undefined>();
+        return Promise.all(shas.map((sha) => renderAt(r, sha, items, opts, loaded)));
     });
 }
 
@@ -385,7 +399,14 @@ type Plan =
     | { kind: "full"; relPath: string; renderOpts: RenderOptions; reason: string }
     | { kind: "cached" | "miss"; relPath: string; renderOpts: RenderOptions; key: string; folders: string[] };
 
-async function renderAt(r: Remote, sha: string, items: readonly RevisionItem[], opts: RenderRevisionOptions): Promise<{ revision: string; renders: RevisionRender[] }> {
+/** `loaded`: entries already read in this call, by key (revisions often share most renders). */
+async function renderAt(
+    r: Remote,
+    sha: string,
+    items: readonly RevisionItem[],
+    opts: RenderRevisionOptions,
+    loaded: Map<string, RenderResult | undefined>,
+): Promise<{ revision: string; renders: RevisionRender[] }> {
     const dir = opts.cacheDir === false ? undefined : (opts.cacheDir ?? renderCacheDir());
     const snap = await readSnapshot(r, sha);
     const temps: string[] = [];
@@ -445,7 +466,8 @@ async function renderAt(r: Remote, sha: string, items: readonly RevisionItem[], 
         plans.forEach((pl, i) => {
             if (pl.kind === "done") renders[i] = pl.render;
             else if (pl.kind === "cached") {
-                const hit = load(dir!, pl.key);
+                if (!loaded.has(pl.key)) loaded.set(pl.key, load(dir!, pl.key));
+                const hit = loaded.get(pl.key);
                 if (hit) renders[i] = { path: pl.relPath, result: hit, cache: "hit", key: pl.key };
                 else {
                     // Unreadable entry: build it again.

@@ -41,6 +41,13 @@ export async function previewRevisions(
     const changes: RenderChange[] = [];
     const counts = { created: 0, configured: 0, deleted: 0, unchanged: 0 };
     items.forEach((item, i) => {
+        const b = base.renders[i];
+        const h = head.renders[i];
+        if (b.key !== undefined && b.key === h.key) {
+            // Same key, same render: nothing to compare.
+            counts.unchanged += h.result.objects.length;
+            return;
+        }
         const before = new Map(base.renders[i].result.objects.map((o) => [o.id, o.yaml]));
         const after = new Set<string>();
         for (const o of head.renders[i].result.objects) {
