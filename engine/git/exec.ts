@@ -53,6 +53,8 @@ export interface RunOptions {
 
 export interface RunResult {
     stdout: string;
+    /** stdout as bytes (for binary or length-prefixed output such as `cat-file --batch`). */
+    stdoutBytes: Buffer;
     stderr: string;
     code: number;
 }
@@ -128,8 +130,10 @@ export function runGit(args: string[], opts: RunOptions = {}): Promise<RunResult
         child.stdin.on("error", () => undefined); // git may exit before reading all input
         child.on("close", (code) => {
             if (trace) process.stderr.write(`gitops: git ${redact(fullArgs.join(" "), secrets)} (${Date.now() - trace} ms, exit ${code})\n`);
+            const bytes = Buffer.concat(out);
             const res: RunResult = {
-                stdout: Buffer.concat(out).toString("utf8"),
+                stdout: bytes.toString("utf8"),
+                stdoutBytes: bytes,
                 stderr: redact(Buffer.concat(err).toString("utf8"), secrets),
                 code: code ?? 1,
             };

@@ -9,7 +9,7 @@ import { parseFlags } from "../util/cli";
 import { renderPath } from "./render";
 import { VAR_NAME_PATTERN } from "./substitute";
 
-const HELP = `Usage: gitops render --repo URL|DIR [--ref REV] --path PATH [--var k=v ...] [--postbuild] [--strict]
+const HELP = `Usage: gitops render --repo URL|DIR [--ref REV] --path PATH [--var k=v ...] [--postbuild] [--strict] [--no-cache]
 
 Prints the objects Flux's kustomize-controller would apply for PATH, as multi-document YAML:
 kustomize build (a kustomization.yaml is generated when PATH has none), then postBuild variable
@@ -27,11 +27,16 @@ Options:
                    (Flux's default strategy, WithVariables, needs at least one variable).
   --strict         fail on a variable that is not set and has no default (implies --postbuild;
                    a variable set to an empty value counts as set)
+  --no-cache       render a Git revision without the render cache
 
 A variable set to "" expands to nothing: an unquoted \`key: \${v}\` then reads as null, exactly
 as in kustomize-controller (kustomize drops the quotes around "\${v}" before substitution).
 To render a Flux Kustomization object with its own path, postBuild, patches and images, use
 'gitops build ks NAME'.
+
+A Git revision (a URL, a bare repository, or --ref) is rendered through the render cache in
+\${GITOPS_CACHE_DIR:-~/.cache/gitops}/render, keyed by the Git tree ids of every folder the
+kustomization reads plus the variables; a plain directory is always built afresh.
 `;
 
 /** Parses `--var k=v` values; throws a GitopsError naming the flag for a bad one. */
@@ -71,7 +76,7 @@ export const renderCommand: Command = {
         const { values: f } = parseFlags(
             "render",
             args,
-            { repo: { type: "string" }, ref: { type: "string" }, path: { type: "string" }, var: { type: "string", multiple: true }, postbuild: { type: "boolean" }, strict: { type: "boolean" } },
+            { repo: { type: "string" }, ref: { type: "string" }, path: { type: "string" }, var: { type: "string", multiple: true }, postbuild: { type: "boolean" }, strict: { type: "boolean" }, "no-cache": { type: "boolean" } },
             { required: ["repo", "path"] },
         );
         const repo = f.repo!;
@@ -89,15 +94,10 @@ export const renderCommand: Command = {
         if (!local && !/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) && !/^[^/]+@[^/]+:/.test(repo)) {
             throw new GitopsError(`--repo ${repo}`, "no such directory, and not a Git URL", "pass a Git URL, a bare repository or a directory");
         }
-        // A Git URL, a bare repository, or a work tree at a given ref: check out a clean copy.
-        const { materialize } = await import("../git");
-        const checkout = await materialize(repo, ref);
-        try {
-            const result = await renderPath(checkout.dir, relPath, opts);
-            io.out(result.yaml);
-            return 0;
-        } finally {
-            await checkout.cleanup();
-        }
+        // A Git URL, a bare repository, or a work tree at a given ref: render that revision.
+        const { renderRevision } = await import("./cache");
+        const { renders } = await renderRevision(repo, ref, [{ path: relPath, ...opts }], { cacheDir: f["no-cache"] ? false : undefined });
+        io.out(renders[0].result.yaml);
+        return 0;
     },
 };

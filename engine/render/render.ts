@@ -26,7 +26,7 @@ export interface RenderOptions {
     strict?: boolean;
     /** Substitute even with no variables (postBuild.substituteStrategy: Always). */
     always?: boolean;
-    /** `kubectl` (default; runs `kubectl kustomize`) or a `kustomize` binary (runs `kustomize build`). */
+    /** `kubectl` (runs `kubectl kustomize`) or a `kustomize` binary (runs `kustomize build`); default: kustomizeBinary(). */
     kustomizeBin?: string;
     /** Where the variables came from, for error messages. */
     varsWhere?: string;
@@ -56,9 +56,17 @@ export function resolveInside(root: string, p: string): string {
  */
 export const FLUX_BUILD_FLAGS = ["--load-restrictor=LoadRestrictionsNone", "--reorder=none"];
 
+/**
+ * The kustomize a render runs when none is given: $GITOPS_KUSTOMIZE (a `kustomize` binary, e.g. the
+ * release whose kustomize/api the pinned kustomize-controller uses), else `kubectl` from PATH.
+ */
+export function kustomizeBinary(): string {
+    return process.env.GITOPS_KUSTOMIZE || "kubectl";
+}
+
 /** Runs kustomize on `dir` and returns its output; throws GitopsError with file:line when it fails. */
 export async function kustomizeBuild(dir: string, opts: { kustomizeBin?: string; root?: string; shownPath?: string; tempDir?: string } = {}): Promise<string> {
-    const bin = opts.kustomizeBin ?? "kubectl";
+    const bin = opts.kustomizeBin ?? kustomizeBinary();
     const args = path.basename(bin).startsWith("kustomize")
         ? ["build", ...FLUX_BUILD_FLAGS, dir]
         : ["kustomize", ...FLUX_BUILD_FLAGS, dir];
@@ -75,7 +83,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stdout: strin
         child.stdout.on("data", (b: Buffer) => out.push(b));
         child.stderr.on("data", (b: Buffer) => err.push(b));
         child.on("error", (e: NodeJS.ErrnoException) => {
-            if (e.code === "ENOENT") reject(new GitopsError(cmd, "not found on PATH", "install kubectl (with kustomize built in) or pass kustomizeBin"));
+            if (e.code === "ENOENT") reject(new GitopsError(cmd, "not found on PATH", "install kubectl (with kustomize built in), or point GITOPS_KUSTOMIZE at a kustomize binary"));
             else reject(e);
         });
         child.on("close", (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
