@@ -11,15 +11,10 @@ import { FleetPlan, renderFleet } from "./layout";
 /** Reads a stack file and renders its fleet plan; shared by the CLI and tests. */
 export function planForStack(projectDir: string, stack: string): FleetPlan {
     const { config, secretKeys } = loadStackFile(projectDir, stack);
-    let componentsYaml: string | undefined;
-    if (config.flux.componentsFile) {
-        const file = path.resolve(projectDir, config.flux.componentsFile);
-        if (!fs.existsSync(file)) throw new GitopsError("gitops:flux.componentsFile", `${file} does not exist`, "vendor the Flux release's install.yaml there or remove the setting");
-        componentsYaml = fs.readFileSync(file, "utf8");
-    }
+    const componentsFile = config.flux.componentsFile ? path.resolve(projectDir, config.flux.componentsFile) : undefined;
     // Only the names of secret-backed providers matter here; their values stay in Pulumi.
     const providerSecrets = secretKeys.includes(SECRET_KEYS.notificationSecrets) ? config.notifications.providers.map((p) => p.name) : [];
-    return renderFleet(config, { componentsYaml, providerSecrets });
+    return renderFleet(config, { componentsFile, providerSecrets });
 }
 
 /** Writes a plan's files under `out`, replacing whatever the stack owns there. */

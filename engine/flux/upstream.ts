@@ -18,6 +18,7 @@ import * as os from "os";
 import * as path from "path";
 import { GitopsError } from "../errors";
 import { parseAllDocuments } from "yaml";
+import type { KubeObject } from "./api";
 
 /** The Flux distribution whose install every stack commits, and the controller versions it ships. */
 export const FLUX_RELEASE = {
@@ -52,6 +53,8 @@ export interface UpstreamInstall {
     crds: string;
     /** sha256 of `components`, hex. */
     digest: string;
+    /** The objects of `components`, in order (shared: copy before changing them). */
+    objects: KubeObject[];
 }
 
 export interface UpstreamOptions {
@@ -88,7 +91,7 @@ export function loadUpstreamInstall(opts: UpstreamOptions = {}): UpstreamInstall
         } catch {
             throw new GitopsError("gitops:flux.componentsFile", `${opts.componentsFile} cannot be read`, "point it at the Flux release's install.yaml, or remove the setting to use the cached upstream install");
         }
-        return described(version, text);
+        return described(version, text, `gitops:flux.componentsFile (${opts.componentsFile})`);
     }
     const dir = fluxCacheDir(version, opts.cacheDir);
     const o = {
@@ -122,17 +125,25 @@ export function loadUpstreamInstall(opts: UpstreamOptions = {}): UpstreamInstall
         fs.writeFileSync(tmp, text);
         fs.renameSync(tmp, file);
     }
-    const r = described(version, text);
+    const r = described(version, text, file);
     memo.set(`${dir}:${key}`, r);
     return r;
 }
 
-function described(version: string, components: string): UpstreamInstall {
-    const crds = parseAllDocuments(components)
-        .filter((d) => (d.toJSON() as { kind?: string } | null)?.kind === "CustomResourceDefinition")
-        .map((d) => `---\n${d.toString({ lineWidth: 0 })}`)
-        .join("");
-    return { version, components, crds, digest: createHash("sha256").update(components).digest("hex") };
+function described(version: string, components: string, where = "gitops:flux.componentsFile"): UpstreamInstall {
+    const docs = parseAllDocuments(components);
+    const bad = docs.find((d) => d.errors.length > 0);
+    if (bad) throw new GitopsError(where, `is not valid YAML: ${bad.errors[0].message}`, "use the Flux release's install.yaml unchanged");
+    const objects: KubeObject[] = [];
+    let crds = "";
+    for (const d of docs) {
+        const o = d.toJS() as KubeObject | null;
+        if (!o || typeof o !== "object") continue;
+        if (typeof o.kind !== "string" || typeof o.apiVersion !== "string") throw new GitopsError(where, `holds a document without apiVersion/kind`, "use the Flux release's install.yaml unchanged");
+        objects.push(o);
+        if (o.kind === "CustomResourceDefinition") crds += `---\n${d.toString({ lineWidth: 0 })}`;
+    }
+    return { version, components, crds, digest: createHash("sha256").update(components).digest("hex"), objects };
 }
 
 /**
