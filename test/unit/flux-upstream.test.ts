@@ -6,7 +6,7 @@
  * Upstream's side is read independently here: the Go modules (go mod download) and kubectl kustomize.
  */
 import * as assert from "assert";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -87,6 +87,22 @@ describe("flux: the upstream install of the pinned release", function () {
             assert.throws(() => loadUpstreamInstall({ cacheDir: empty, version: "v2.1.0" }), /Flux v2\.1\.0 install manifests are not in the cache folder/);
         } finally {
             fs.rmSync(empty, { recursive: true, force: true });
+        }
+    });
+
+    it("`gitops fleet render` without the cache stops with that message and writes nothing", () => {
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-flux-cli-"));
+        try {
+            const r = spawnSync(process.execPath, [path.join(ROOT, "bin", "gitops"), "fleet", "render", "--stack", "dev", "--out", path.join(tmp, "out")], {
+                cwd: ROOT,
+                encoding: "utf8",
+                env: { ...process.env, GITOPS_FLUX_CACHE: path.join(tmp, "cache") },
+            });
+            assert.strictEqual(r.status, 1, r.stderr);
+            assert.match(r.stderr, /gitops:flux\.componentsFile: the upstream Flux v2\.\d+\.\d+ install manifests are not in the cache folder .*cache\/v2\.\d+\.\d+\/manifests/);
+            assert.ok(!fs.existsSync(path.join(tmp, "out")), "nothing written");
+        } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
         }
     });
 
