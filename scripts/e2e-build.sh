@@ -8,9 +8,9 @@
 #   helm         helm-controller (optional: a failure is recorded, not fatal)
 #   kwok         kwok (sigs.k8s.io/kwok cmd/kwok) + kwok-stages.yaml (the module's stage configs)
 #   pulumi       pulumi (github.com/pulumi/pulumi/pkg/v3 cmd/pulumi)
-#   langhost     pulumi-language-nodejs (github.com/pulumi/pulumi/sdk/v3), plus two launcher
-#                scripts shipped in that module's nodejs/dist: pulumi-resource-pulumi-nodejs
-#                (dynamic providers) and pulumi-analyzer-policy-nodejs (policy packs)
+#   langhost     pulumi-language-nodejs (github.com/pulumi/pulumi/sdk/v3), plus the launcher
+#                script shipped in that module's nodejs/dist: pulumi-resource-pulumi-nodejs
+#                (dynamic providers). Policy packs run through policy/analyzer (see there).
 #   k8sprovider  pulumi-resource-kubernetes (github.com/pulumi/pulumi-kubernetes/provider/v4,
 #                our own main + the module's schema.json / terraform-mapping.json)
 #
@@ -140,9 +140,6 @@ for p in "${pieces[@]}"; do
       if build langhost pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs; then
         sdk=$(moddir langhost github.com/pulumi/pulumi/sdk/v3)
         copy pulumi-resource-pulumi-nodejs "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" || rc=1
-        # The CLI runs a policy pack through this launcher when no language host serves
-        # RunPlugin for the pack's runtime (the v3.68.0 host does not).
-        copy pulumi-analyzer-policy-nodejs "$sdk/nodejs/dist/pulumi-analyzer-policy" || rc=1
       else rc=1; fi ;;
     k8sprovider) k8sprovider || rc=1 ;;
     *) echo "e2e-build: unknown piece $p (kube flux helm kwok pulumi langhost k8sprovider)" >&2; rc=2 ;;
