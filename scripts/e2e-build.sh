@@ -92,15 +92,15 @@ copy() {
   fi
 }
 
-# The kwok stage configs the fake node and its Pods need, concatenated as one multi-document file.
+# The kwok stage configs the fake node and its Pods need (kwok's default "fast" set plus the node
+# heartbeat), concatenated from the module as one multi-document file.
 kwok_stages() {
   local dir; dir=$(moddir kwok sigs.k8s.io/kwok) || return 1
-  local s f out=$BIN/kwok-stages.yaml.new
+  local f out=$BIN/kwok-stages.yaml.new
   : >"$out"
-  for s in node-initialize node-heartbeat pod-ready pod-complete pod-delete; do
-    f=$(find "$dir/kustomize/stage" -name "$s.yaml" | sort | head -1)
-    [ -n "$f" ] || { echo "failed: no $s.yaml under $dir/kustomize/stage" >"$BIN/status/kwok-stages.yaml"; rm -f "$out"; return 1; }
-    { echo "---"; sed '/^---[[:space:]]*$/d' "$f"; } >>"$out"
+  for f in node/fast/node-initialize node/heartbeat/node-heartbeat pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    [ -f "$dir/kustomize/stage/$f.yaml" ] || { echo "failed: no kustomize/stage/$f.yaml in $dir" >"$BIN/status/kwok-stages.yaml"; rm -f "$out"; return 1; }
+    { echo "---"; sed '/^---[[:space:]]*$/d' "$dir/kustomize/stage/$f.yaml"; } >>"$out"
   done
   mv "$out" "$BIN/kwok-stages.yaml"
   echo "ok (from $dir/kustomize/stage)" >"$BIN/status/kwok-stages.yaml"
