@@ -18,7 +18,7 @@
 # (override with GITOPS_E2E_CACHE). If that folder is unusable, everything is built from scratch in
 # a temp folder. Each binary is built on its own; one that fails is recorded in
 # <bin>/status/<name> ("failed: <reason>", last lines of its log) and the others still build.
-# <bin>/status/times has one line per build: "<name> <seconds>s <cached|built|failed> <date>".
+# <bin>/status/times has one line per build: "<name> wall=<s> cpu=<s> <cached|built|failed> load=<1-min load> <date>".
 # Progress goes to stderr; stdout is only the bin folder (for GITOPS_E2E_BIN).
 #
 #   scripts/e2e-build.sh [piece...]     pieces: kube flux helm kwok pulumi langhost k8sprovider
@@ -46,7 +46,17 @@ go env GOCACHE >/dev/null 2>&1 || { rm -rf "$GOCACHE"; mkdir -p "$GOCACHE"; }
 # stamp of a harness module: its go.mod/go.sum/sources (and extra words, e.g. ldflags), so a
 # changed pin rebuilds.
 stamp() { (cd "$HARNESS/$1" && { cat go.mod go.sum $(find . -name '*.go' | sort) 2>/dev/null; echo "${*:2}"; } | sha256sum | cut -c1-16); }
-times() { echo "$1 $2s $3 $(date -u +%FT%TZ)" >>"$BIN/status/times"; }
+# CPU seconds (user+sys) of this script's finished children, so a build's cost shows apart from
+# how busy the machine was.
+# Sets CPU; runs in this shell (no fork), since a subshell would not see these children.
+child_cpu() {
+  times >"$CACHE/logs/.times"
+  local _ u s; { read -r _; read -r u s; } <"$CACHE/logs/.times"
+  local um=${u%%m*} us=${u#*m} sm=${s%%m*} ss=${s#*m}
+  CPU=$((10#$um * 60 + 10#${us%%.*} + 10#$sm * 60 + 10#${ss%%.*}))
+}
+# times <name> <wall seconds> <cached|built|failed> <cpu seconds>
+times_log() { echo "$1 wall=$2s cpu=${4:-0}s $3 load=$(cut -d' ' -f1 /proc/loadavg) $(date -u +%FT%TZ)" >>"$BIN/status/times"; }
 
 # build <module> <output> <package> [ldflags]
 build() {
@@ -54,28 +64,28 @@ build() {
   local log=$CACHE/logs/$dir-$out.log
   local want; want=$(stamp "$dir" "$ldflags")
   if [ -x "$BIN/$out" ] && [ "$(cat "$BIN/status/$out.stamp" 2>/dev/null)" = "$want" ]; then
-    echo "ok (cached)" >"$BIN/status/$out"; echo "e2e-build: $out cached" >&2; times "$out" 0 cached; return 0
+    echo "ok (cached)" >"$BIN/status/$out"; echo "e2e-build: $out cached" >&2; times_log "$out" 0 cached; return 0
   fi
   echo "e2e-build: building $out from $pkg (log $log)" >&2
-  local t0=$SECONDS
+  local t0=$SECONDS c0; child_cpu; c0=$CPU
   local args=(build -o "$BIN/$out.new")
   [ -n "$ldflags" ] && args+=(-ldflags "$ldflags")
   if (cd "$HARNESS/$dir" && nice go "${args[@]}" "$pkg") >"$log" 2>&1; then
     mv "$BIN/$out.new" "$BIN/$out"
     echo "$want" >"$BIN/status/$out.stamp"
     echo "ok (built in $((SECONDS - t0))s)" >"$BIN/status/$out"
-    echo "e2e-build: $out built in $((SECONDS - t0))s" >&2; times "$out" $((SECONDS - t0)) built
+    echo "e2e-build: $out built in $((SECONDS - t0))s" >&2; child_cpu; times_log "$out" $((SECONDS - t0)) built $((CPU - c0))
   elif grep -qiE 'checksum mismatch|SECURITY ERROR|could not import .*(cache|export data)|unexpected EOF|invalid (zip|cache)' "$log" \
       && (cd "$HARNESS/$dir" && GOCACHE=$(mktemp -d /tmp/gitops-e2e-gocache.XXXXXX) GOMODCACHE=$(mktemp -d /tmp/gitops-e2e-gomod.XXXXXX) nice go "${args[@]}" "$pkg") >>"$log" 2>&1; then
     # The cache looked corrupt: built again from scratch with fresh caches.
     mv "$BIN/$out.new" "$BIN/$out"
     echo "$want" >"$BIN/status/$out.stamp"
     echo "ok (rebuilt from scratch, cache was unusable, in $((SECONDS - t0))s)" >"$BIN/status/$out"
-    echo "e2e-build: $out rebuilt from scratch in $((SECONDS - t0))s" >&2; times "$out" $((SECONDS - t0)) built
+    echo "e2e-build: $out rebuilt from scratch in $((SECONDS - t0))s" >&2; child_cpu; times_log "$out" $((SECONDS - t0)) built $((CPU - c0))
   else
     rm -f "$BIN/$out.new" "$BIN/$out.stamp"
     { echo "failed: go build $pkg in test/e2e/harness/$dir:"; grep -v '^go: downloading' "$log" | tail -15; } >"$BIN/status/$out"
-    echo "e2e-build: $out FAILED after $((SECONDS - t0))s; see $log" >&2; times "$out" $((SECONDS - t0)) failed
+    echo "e2e-build: $out FAILED after $((SECONDS - t0))s; see $log" >&2; child_cpu; times_log "$out" $((SECONDS - t0)) failed $((CPU - c0))
     return 1
   fi
 }
