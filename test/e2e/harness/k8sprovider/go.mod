@@ -2,6 +2,12 @@ module gitops.local/e2e/harness/k8sprovider
 
 go 1.24.7
 
+// The Pulumi Kubernetes provider from github.com/pulumi/pulumi-kubernetes/provider/v4 (the one
+// pseudo-version this machine's module proxy serves; v2, v3 and tagged v4 versions are 403). Its
+// go.mod replaces pulumi-kubernetes/sdk/v4 with ../sdk, which a dependency cannot use; the
+// published sdk/v4 it requires (v4.24.0) resolves from the proxy. The binary is built from our own
+// main in ./provider (see there and scripts/e2e-build.sh).
+
 require github.com/pulumi/pulumi-kubernetes/provider/v4 v4.0.0-20260115033456-f47bc2d6f199
 
 require (
