@@ -10,12 +10,12 @@
  * Ownership: Pulumi applies directly only the bootstrap and what lives outside the cluster; every
  * other object is a file in the fleet repo that Flux applies.
  */
-import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { NS, projectFile, SECRET_KEYS, StackConfig } from "../engine/config";
 import type { KubeObject } from "../engine/flux/api";
 import { FleetPlan, renderFleet } from "../engine/fleet/layout";
+import { isGitopsError } from "../engine/errors";
 import { providerSecretName, RECEIVER_SECRET } from "../engine/fleet/objects";
 import { ClusterOutputs, createCluster } from "./cluster";
 import type { StackSecrets } from "./config";
@@ -63,10 +63,10 @@ export class Platform extends pulumi.ComponentResource {
         const cfg = args.config;
         const child = { parent: this };
 
-        let componentsYaml: string | undefined;
+        let componentsFile: string | undefined;
         if (cfg.flux.componentsFile) {
             try {
-                componentsYaml = fs.readFileSync(projectFile(args.projectDir, "flux.componentsFile", cfg.flux.componentsFile), "utf8");
+                componentsFile = projectFile(args.projectDir, "flux.componentsFile", cfg.flux.componentsFile);
             } catch (e) {
                 throw new pulumi.ResourceError((e as Error).message, this);
             }
@@ -75,7 +75,13 @@ export class Platform extends pulumi.ComponentResource {
             throw new pulumi.ResourceError("gitops:notifications.receiver.enabled needs a token: run `pulumi config set --secret gitops:receiverToken $(openssl rand -hex 32)`", this);
         }
         const providerSecretNames = args.secrets.notificationSecrets ? cfg.notifications.providers.map((p) => p.name) : [];
-        this.plan = renderFleet(cfg, { componentsYaml, providerSecrets: providerSecretNames });
+        try {
+            this.plan = renderFleet(cfg, { componentsFile, providerSecrets: providerSecretNames });
+        } catch (e) {
+            // e.g. the upstream Flux install is not cached: the message names the config key and folder.
+            if (isGitopsError(e)) throw new pulumi.ResourceError(e.message, this);
+            throw e;
+        }
 
         // Typed declarations of what goes into the fleet repo (their manifests are in plan.files).
         for (const s of cfg.sources) this.declared.push(sourceComponent(s, child));

@@ -67,12 +67,40 @@ export const noSecretsInStackOutputs: StackValidationPolicy = {
     enforcementLevel: "mandatory",
     validateStack: (args, reportViolation) => {
         for (const r of args.resources.filter((x) => x.type === STACK)) {
-            for (const [k, v] of Object.entries(r.props ?? {})) {
-                for (const name of rules.secretPatterns(typeof v === "string" ? v : JSON.stringify(v) ?? "")) reportViolation(`stack output ${k} looks like a ${name}; export it with pulumi.secret() or not at all`, r.urn);
+            // Checks what is known: in a preview, outputs computed from resources not yet created are
+            // unknown, and reading one through the SDK's proxy throws; those are skipped, so a literal
+            // or config-derived secret still fails the pull request's preview.
+            const outputs = knownValue(() => r.props) ?? {};
+            for (const k of Object.keys(outputs)) {
+                const found = new Set(knownStrings(knownValue(() => outputs[k])).flatMap((s) => rules.secretPatterns(s)));
+                for (const name of found) reportViolation(`stack output ${k} looks like a ${name}; export it with pulumi.secret() or not at all`, r.urn);
             }
         }
     },
 };
+
+/** The value read by `get`, or undefined when it is unknown (a preview's not-yet-computed output). */
+function knownValue<T>(get: () => T): T | undefined {
+    try {
+        return get();
+    } catch (e) {
+        // @pulumi/policy's unknownCheckingProxy throws UnknownValueError on reading an unknown.
+        if (e instanceof Error && e.constructor.name === "UnknownValueError") return undefined;
+        throw e;
+    }
+}
+
+/** Every known string inside a value (object keys and leaves), skipping unknowns at any depth. */
+function knownStrings(v: unknown, out: string[] = []): string[] {
+    if (typeof v === "string") out.push(v);
+    else if (v !== null && typeof v === "object") {
+        for (const k of Object.keys(v)) {
+            out.push(k);
+            knownStrings(knownValue(() => (v as Record<string, unknown>)[k]), out);
+        }
+    }
+    return out;
+}
 
 export const prodCanaries: ResourceValidationPolicy = {
     name: "prod-canary-per-app",

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Builds the real parts the e2e suite (test/e2e) runs, from published Go modules:
-#   pulumi                      github.com/pulumi/pulumi/pkg/v3 cmd/pulumi        (harness/pulumi)
-#   pulumi-language-nodejs      github.com/pulumi/pulumi/sdk/v3 nodejs/cmd/...     (harness/langhost)
-#   pulumi-resource-pulumi-nodejs  the dynamic-provider launcher script shipped in that sdk module
-#   pulumi-resource-kubernetes  github.com/pulumi/pulumi-kubernetes cmd/...       (harness/k8sprovider)
-#   kube-apiserver, etcd        k8s.io/kubernetes + go.etcd.io/etcd/server/v3      (harness/kube)
+# Builds the real parts the e2e suite (test/e2e) runs, from published Go modules, one harness
+# module (test/e2e/harness/<module>: go.mod + tools.go) per group of binaries:
+#   kube         etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+#                (k8s.io/kubernetes + go.etcd.io/etcd/server/v3)
+#   flux         source-controller, kustomize-controller (github.com/fluxcd/*, the versions
+#                Flux v2.9.5 ships; see engine/flux/upstream.ts)
+#   helm         helm-controller (optional: a failure is recorded, not fatal)
+#   kwok         kwok (sigs.k8s.io/kwok cmd/kwok) + kwok-stages.yaml (the module's stage configs)
+#   pulumi       pulumi (github.com/pulumi/pulumi/pkg/v3 cmd/pulumi)
+#   langhost     pulumi-language-nodejs (github.com/pulumi/pulumi/sdk/v3), plus the launcher
+#                script shipped in that module's nodejs/dist: pulumi-resource-pulumi-nodejs
+#                (dynamic providers). Policy packs run through policy/analyzer (see there).
+#   k8sprovider  pulumi-resource-kubernetes (github.com/pulumi/pulumi-kubernetes/provider/v4,
+#                our own main + the module's schema.json / terraform-mapping.json)
 #
 # Cache: GOCACHE, GOMODCACHE and the binaries live in /var/cache/gitops-e2e/{gocache,gomod,bin}
 # (override with GITOPS_E2E_CACHE). If that folder is unusable, everything is built from scratch in
-# a temp folder. Each piece is built on its own; a piece that fails is recorded in
-# <bin>/status/<piece> ("failed: <reason>", last lines of its log) and the others still build.
+# a temp folder. Each binary is built on its own; one that fails is recorded in
+# <bin>/status/<name> ("failed: <reason>", last lines of its log) and the others still build.
+# <bin>/status/times has one line per build: "<name> wall=<s> cpu=<s> <cached|built|failed> load=<1-min load> <date>".
 # Progress goes to stderr; stdout is only the bin folder (for GITOPS_E2E_BIN).
 #
-#   scripts/e2e-build.sh [piece...]     pieces: pulumi langhost k8sprovider kube (default all)
+#   scripts/e2e-build.sh [piece...]     pieces: kube flux helm kwok pulumi langhost k8sprovider
+#                                        (default all). Exit 1 if a required piece failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,58 +43,116 @@ export GOCACHE=$CACHE/gocache GOMODCACHE=$CACHE/gomod GOFLAGS=-mod=mod GOTOOLCHA
 # A Go build cache that fails its own check is dropped and rebuilt once (clean fallback).
 go env GOCACHE >/dev/null 2>&1 || { rm -rf "$GOCACHE"; mkdir -p "$GOCACHE"; }
 
-# stamp of a harness module: its go.mod/go.sum/sources, so a changed pin rebuilds.
-stamp() { (cd "$HARNESS/$1" && cat go.mod go.sum $(find . -name '*.go' | sort) 2>/dev/null | sha256sum | cut -c1-16); }
+# stamp of a harness module: its go.mod/go.sum/sources (and extra words, e.g. ldflags), so a
+# changed pin rebuilds.
+stamp() { (cd "$HARNESS/$1" && { cat go.mod go.sum $(find . -name '*.go' | sort) 2>/dev/null; echo "${*:2}"; } | sha256sum | cut -c1-16); }
+# CPU seconds (user+sys) of this script's finished children, so a build's cost shows apart from
+# how busy the machine was.
+# Sets CPU; runs in this shell (no fork), since a subshell would not see these children.
+child_cpu() {
+  times >"$CACHE/logs/.times"
+  local _ u s; { read -r _; read -r u s; } <"$CACHE/logs/.times"
+  local um=${u%%m*} us=${u#*m} sm=${s%%m*} ss=${s#*m}
+  CPU=$((10#$um * 60 + 10#${us%%.*} + 10#$sm * 60 + 10#${ss%%.*}))
+}
+# times <name> <wall seconds> <cached|built|failed> <cpu seconds>
+times_log() { echo "$1 wall=$2s cpu=${4:-0}s $3 load=$(cut -d' ' -f1 /proc/loadavg) $(date -u +%FT%TZ)" >>"$BIN/status/times"; }
 
-# build <piece> <module dir> <output> <package>
+# build <module> <output> <package> [ldflags]
 build() {
-  local piece=$1 dir=$2 out=$3 pkg=$4
-  local log=$CACHE/logs/$piece-$out.log
-  local want; want=$(stamp "$dir")
+  local dir=$1 out=$2 pkg=$3 ldflags=${4:-}
+  local log=$CACHE/logs/$dir-$out.log
+  local want; want=$(stamp "$dir" "$ldflags")
   if [ -x "$BIN/$out" ] && [ "$(cat "$BIN/status/$out.stamp" 2>/dev/null)" = "$want" ]; then
-    echo "ok (cached)" >"$BIN/status/$out"; echo "e2e-build: $out cached" >&2; return 0
+    echo "ok (cached)" >"$BIN/status/$out"; echo "e2e-build: $out cached" >&2; times_log "$out" 0 cached; return 0
   fi
   echo "e2e-build: building $out from $pkg (log $log)" >&2
-  local t0=$SECONDS
-  if (cd "$HARNESS/$dir" && nice go build -o "$BIN/$out.new" "$pkg") >"$log" 2>&1; then
+  local t0=$SECONDS c0; child_cpu; c0=$CPU
+  local args=(build -o "$BIN/$out.new")
+  [ -n "$ldflags" ] && args+=(-ldflags "$ldflags")
+  if (cd "$HARNESS/$dir" && nice go "${args[@]}" "$pkg") >"$log" 2>&1; then
     mv "$BIN/$out.new" "$BIN/$out"
     echo "$want" >"$BIN/status/$out.stamp"
     echo "ok (built in $((SECONDS - t0))s)" >"$BIN/status/$out"
-    echo "e2e-build: $out built in $((SECONDS - t0))s" >&2
+    echo "e2e-build: $out built in $((SECONDS - t0))s" >&2; child_cpu; times_log "$out" $((SECONDS - t0)) built $((CPU - c0))
   elif grep -qiE 'checksum mismatch|SECURITY ERROR|could not import .*(cache|export data)|unexpected EOF|invalid (zip|cache)' "$log" \
-      && (cd "$HARNESS/$dir" && GOCACHE=$(mktemp -d /tmp/gitops-e2e-gocache.XXXXXX) GOMODCACHE=$(mktemp -d /tmp/gitops-e2e-gomod.XXXXXX) nice go build -o "$BIN/$out.new" "$pkg") >>"$log" 2>&1; then
+      && (cd "$HARNESS/$dir" && GOCACHE=$(mktemp -d /tmp/gitops-e2e-gocache.XXXXXX) GOMODCACHE=$(mktemp -d /tmp/gitops-e2e-gomod.XXXXXX) nice go "${args[@]}" "$pkg") >>"$log" 2>&1; then
     # The cache looked corrupt: built again from scratch with fresh caches.
     mv "$BIN/$out.new" "$BIN/$out"
     echo "$want" >"$BIN/status/$out.stamp"
     echo "ok (rebuilt from scratch, cache was unusable, in $((SECONDS - t0))s)" >"$BIN/status/$out"
-    echo "e2e-build: $out rebuilt from scratch in $((SECONDS - t0))s" >&2
+    echo "e2e-build: $out rebuilt from scratch in $((SECONDS - t0))s" >&2; child_cpu; times_log "$out" $((SECONDS - t0)) built $((CPU - c0))
   else
     rm -f "$BIN/$out.new" "$BIN/$out.stamp"
     { echo "failed: go build $pkg in test/e2e/harness/$dir:"; grep -v '^go: downloading' "$log" | tail -15; } >"$BIN/status/$out"
-    echo "e2e-build: $out FAILED after $((SECONDS - t0))s; see $log" >&2
+    echo "e2e-build: $out FAILED after $((SECONDS - t0))s; see $log" >&2; child_cpu; times_log "$out" $((SECONDS - t0)) failed $((CPU - c0))
     return 1
   fi
 }
 
+# moddir <module> <go module path>: where the go command unpacked that dependency.
+moddir() { (cd "$HARNESS/$1" && go list -m -f '{{.Dir}}' "$2"); }
+
+# copy <name> <from>: a file shipped inside a module, installed as-is into the bin folder.
+copy() {
+  if [ -n "$2" ] && install -m 0755 "$2" "$BIN/$1.new" && mv "$BIN/$1.new" "$BIN/$1"; then
+    echo "ok (copied from $2)" >"$BIN/status/$1"
+  else
+    echo "failed: $2 not found" >"$BIN/status/$1"; return 1
+  fi
+}
+
+# The kwok stage configs the fake node and its Pods need (kwok's default "fast" set plus the node
+# heartbeat), concatenated from the module as one multi-document file.
+kwok_stages() {
+  local dir; dir=$(moddir kwok sigs.k8s.io/kwok) || return 1
+  local f out=$BIN/kwok-stages.yaml.new
+  : >"$out"
+  for f in node/fast/node-initialize node/heartbeat/node-heartbeat pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    [ -f "$dir/kustomize/stage/$f.yaml" ] || { echo "failed: no kustomize/stage/$f.yaml in $dir" >"$BIN/status/kwok-stages.yaml"; rm -f "$out"; return 1; }
+    { echo "---"; sed '/^---[[:space:]]*$/d' "$dir/kustomize/stage/$f.yaml"; } >>"$out"
+  done
+  mv "$out" "$BIN/kwok-stages.yaml"
+  echo "ok (from $dir/kustomize/stage)" >"$BIN/status/kwok-stages.yaml"
+}
+
+# The Kubernetes provider: upstream's cmd main embeds generated files the module lacks, so our own
+# main (harness/k8sprovider/provider) embeds copies of the module's schema.json and
+# terraform-mapping.json (copied here at build time, never committed); the version, as upstream
+# sets it, is the @pulumi/kubernetes version in package.json.
+k8sprovider() {
+  local dir; dir=$(moddir k8sprovider github.com/pulumi/pulumi-kubernetes/provider/v4) || { echo "failed: github.com/pulumi/pulumi-kubernetes/provider/v4 did not resolve" >"$BIN/status/pulumi-resource-kubernetes"; return 1; }
+  local f
+  for f in schema.json terraform-mapping.json; do
+    install -m 0644 "$dir/cmd/pulumi-resource-kubernetes/$f" "$HARNESS/k8sprovider/provider/$f" || { echo "failed: $f not in $dir/cmd/pulumi-resource-kubernetes" >"$BIN/status/pulumi-resource-kubernetes"; return 1; }
+  done
+  local v; v=$(node -p 'require("./package.json").dependencies["@pulumi/kubernetes"]' 2>/dev/null || echo 0.0.0-dev)
+  build k8sprovider pulumi-resource-kubernetes ./provider "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$v"
+}
+
 pieces=("$@")
-[ ${#pieces[@]} -eq 0 ] && pieces=(kube pulumi langhost k8sprovider)
+[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost k8sprovider helm)
 rc=0
 for p in "${pieces[@]}"; do
   case $p in
-    pulumi) build pulumi pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi || rc=1 ;;
-    langhost)
-      if build langhost langhost pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs; then
-        # The dynamic-provider launcher is a script in the same module (nodejs/dist).
-        dir=$(cd "$HARNESS/langhost" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
-        install -m 0755 "$dir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$BIN/pulumi-resource-pulumi-nodejs" \
-          && echo "ok (copied from $dir/nodejs/dist)" >"$BIN/status/pulumi-resource-pulumi-nodejs" \
-          || { echo "failed: nodejs/dist/pulumi-resource-pulumi-nodejs not found in $dir" >"$BIN/status/pulumi-resource-pulumi-nodejs"; rc=1; }
-      else rc=1; fi ;;
-    k8sprovider) build k8sprovider k8sprovider pulumi-resource-kubernetes github.com/pulumi/pulumi-kubernetes/cmd/pulumi-resource-kubernetes || rc=1 ;;
     kube)
-      build kube kube etcd ./etcd || rc=1
-      build kube kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver || rc=1 ;;
-    *) echo "e2e-build: unknown piece $p (pulumi langhost k8sprovider kube)" >&2; rc=2 ;;
+      build kube etcd ./etcd || rc=1
+      build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver || rc=1
+      build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager || rc=1
+      build kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler || rc=1 ;;
+    flux)
+      build flux source-controller github.com/fluxcd/source-controller || rc=1
+      build flux kustomize-controller github.com/fluxcd/kustomize-controller || rc=1 ;;
+    helm) build helm helm-controller github.com/fluxcd/helm-controller || echo "e2e-build: helm-controller is optional; the suite says it is missing" >&2 ;;
+    kwok) { build kwok kwok sigs.k8s.io/kwok/cmd/kwok && kwok_stages; } || rc=1 ;;
+    pulumi) build pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi || rc=1 ;;
+    langhost)
+      if build langhost pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs; then
+        sdk=$(moddir langhost github.com/pulumi/pulumi/sdk/v3)
+        copy pulumi-resource-pulumi-nodejs "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" || rc=1
+      else rc=1; fi ;;
+    k8sprovider) k8sprovider || rc=1 ;;
+    *) echo "e2e-build: unknown piece $p (kube flux helm kwok pulumi langhost k8sprovider)" >&2; rc=2 ;;
   esac
 done
 echo "$BIN"

@@ -10,7 +10,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { KubeObject } from "../../engine/flux/api";
-import { DEPLOY_KEY_SECRET } from "../../engine/fleet/flux-install";
+import { DEPLOY_KEY_SECRET } from "../../engine/fleet/flux-sync";
 import { GITHUB_KNOWN_HOSTS } from "../../engine/keys/ssh";
 import { DeployKey } from "../keys/deploy-key";
 

@@ -12,6 +12,7 @@
 import { canaryProblems, FLAGGER_NAMESPACE, PROMETHEUS_URL } from "../delivery/canary";
 import { deliveryStack } from "../delivery/mesh";
 import { GitopsError } from "../errors";
+import { FLUX_RELEASE } from "../flux/upstream";
 import {
     ConfigErrors,
     DNS_LABEL,
@@ -187,7 +188,7 @@ export interface FleetOciSettings {
 }
 
 export interface FluxConfig {
-    /** Pinned Flux version. Default "v2.7.2". */
+    /** Pinned Flux version. Default FLUX_RELEASE.version (engine/flux/upstream.ts), whose upstream install is cached. */
     version: string;
     /** Controllers. Default: the four defaults plus image-reflector and image-automation. */
     components: FluxComponent[];
@@ -199,7 +200,7 @@ export interface FluxConfig {
     syncInterval: string;
     /** Add Flux's network policies. Default true. */
     networkPolicy: boolean;
-    /** Path to a vendored gotk-components.yaml to use verbatim instead of the generated one. */
+    /** Path to a vendored install manifest (the release's install.yaml), committed verbatim instead of the cached upstream install. */
     componentsFile?: string;
 }
 
@@ -652,7 +653,7 @@ function readFlux(n: Node): FluxConfig {
     n.object(["version", "components", "namespace", "interval", "syncInterval", "networkPolicy", "componentsFile"]);
     const all = [...FLUX_DEFAULT_COMPONENTS, ...FLUX_EXTRA_COMPONENTS];
     return {
-        version: n.at("version").string("v2.7.2", { pattern: /^v2\.[0-9]+\.[0-9]+$/, patternText: 'a Flux v2 release such as "v2.7.2"' }),
+        version: n.at("version").string(FLUX_RELEASE.version, { pattern: /^v2\.[0-9]+\.[0-9]+$/, patternText: 'a Flux v2 release such as "v2.7.2"' }),
         components: n.at("components").list((c) => c.oneOf(all), [...all]),
         namespace: n.at("namespace").string("flux-system", { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
         interval: n.at("interval").string("1m0s", { pattern: DURATION, patternText: DURATION_TEXT }),

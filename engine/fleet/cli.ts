@@ -12,10 +12,10 @@ import { FleetPlan, renderFleet } from "./layout";
 /** Reads a stack file and renders its fleet plan; shared by the CLI and tests. */
 export function planForStack(projectDir: string, stack: string): FleetPlan {
     const { config, secretKeys } = loadStackFile(projectDir, stack);
-    const componentsYaml = config.flux.componentsFile ? fs.readFileSync(projectFile(projectDir, "flux.componentsFile", config.flux.componentsFile), "utf8") : undefined;
+    const componentsFile = config.flux.componentsFile ? projectFile(projectDir, "flux.componentsFile", config.flux.componentsFile) : undefined;
     // Only the names of secret-backed providers matter here; their values stay in Pulumi.
     const providerSecrets = secretKeys.includes(SECRET_KEYS.notificationSecrets) ? config.notifications.providers.map((p) => p.name) : [];
-    return renderFleet(config, { componentsYaml, providerSecrets });
+    return renderFleet(config, { componentsFile, providerSecrets });
 }
 
 /**

@@ -1,4 +1,4 @@
 export * from "./objects";
-export * from "./flux-install";
+export * from "./flux-sync";
 export * from "./layout";
 export { toYaml } from "./yaml";

@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { loadStackFile, parseStackConfig, StackConfigError } from "../../engine/config";
+import { FLUX_RELEASE } from "../../engine/flux/upstream";
 
 function problems(raw: Record<string, unknown>, stack = "dev"): string[] {
     try {
@@ -24,7 +25,7 @@ describe("config: defaults", () => {
         assert.strictEqual(c.fleet.url, ".fleet/fleet.git");
         assert.strictEqual(c.fleet.branch, "main");
         assert.strictEqual(c.fleet.path, "clusters/dev");
-        assert.strictEqual(c.flux.version, "v2.7.2");
+        assert.strictEqual(c.flux.version, FLUX_RELEASE.version);
         assert.deepStrictEqual(c.flux.components, [
             "source-controller",
             "kustomize-controller",

@@ -236,6 +236,20 @@ describe("policy pack (CrossGuard) through the policy SDK's analyzer", function 
         assert.deepEqual(names(v), ["no-secrets-in-stack-outputs"]);
         assert.match(v[0].message, /stack output deployKeyPrivate looks like a private key/);
     });
+    it("no-secrets-in-stack-outputs checks what is known in a preview: unknown outputs are skipped, a known key still fails", async () => {
+        const m = await program("prod", prodConfig(), PROD_SECRETS);
+        const unknown = require("@pulumi/policy/proxy").unknownStringValue; // the engine's unknown sentinel
+        const fakeUrn = "urn:pulumi:prod::gitops-platform::pulumi:pulumi:Stack::gitops-platform-prod";
+        const mocks = Object.create(m);
+        mocks.urn = (t: string, n: string) => (t === "pulumi:pulumi:Stack" ? fakeUrn : m.urn(t, n));
+        const stack = (inputs: Record<string, any>): Recorded => ({ type: "pulumi:pulumi:Stack", name: "gitops-platform-prod", inputs, custom: false, id: "" });
+        const leaky = await analyze(mocks, [stack({ kubeconfig: unknown, fleet: { url: unknown, key: "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n" } })]);
+        assert.deepEqual(names(leaky), ["no-secrets-in-stack-outputs"]);
+        assert.match(leaky[0].message, /stack output fleet looks like a private key/);
+        assert.doesNotMatch(JSON.stringify(leaky), /can't run .* during preview/);
+        const clean = await analyze(mocks, [stack({ kubeconfig: unknown, fleet: { url: unknown, branch: "main" } })]);
+        assert.deepEqual(names(clean), []);
+    });
 });
 
 describe("policy rules (pure)", () => {

@@ -7,6 +7,8 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { parse, parseAllDocuments } from "yaml";
 import { isSecretInput, promiseOf, Recorded, RecordingMocks, runProgram, settle, stackFileConfig, unwrap } from "../mocks";
+import { FLUX_RELEASE } from "../../engine/flux/upstream";
+
 
 const FLEET_SYNC = "pulumi-nodejs:dynamic/gitops:FleetSync";
 const LOCAL_CLUSTER = "pulumi-nodejs:dynamic/gitops:LocalCluster";
@@ -109,7 +111,7 @@ describe("program: dev stack (k3d, local fleet repo)", function () {
         const deployments = inGit.filter((o: any) => o.kind === "Deployment").map((o: any) => o.metadata.name).sort();
         assert.deepStrictEqual(deployments, ["helm-controller", "image-automation-controller", "image-reflector-controller", "kustomize-controller", "notification-controller", "source-controller"]);
         const images = inGit.filter((o: any) => o.kind === "Deployment").map((o: any) => o.spec.template.spec.containers[0].image);
-        assert.ok(images.includes("ghcr.io/fluxcd/source-controller:v1.7.2"), images.join(","));
+        assert.ok(images.includes(`ghcr.io/fluxcd/source-controller:${FLUX_RELEASE.components["source-controller"]}`), images.join(","));
     });
 
     it("syncs clusters/dev with prune through the flux-system Kustomization", () => {

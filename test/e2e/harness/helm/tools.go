@@ -4,5 +4,5 @@
 package tools
 
 import (
-	_ "github.com/pulumi/pulumi-kubernetes/cmd/pulumi-resource-kubernetes"
+	_ "github.com/fluxcd/helm-controller"
 )

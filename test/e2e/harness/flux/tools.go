@@ -1,0 +1,9 @@
+//go:build tools
+
+// Package tools pins the binaries the e2e suite builds; it is never compiled.
+package tools
+
+import (
+	_ "github.com/fluxcd/kustomize-controller"
+	_ "github.com/fluxcd/source-controller"
+)
