@@ -263,12 +263,6 @@ export function formatChange(c: FieldChange): string {
     return `${c.path}: ${shortValue(c.from)} -> ${shortValue(c.to)}`;
 }
 
-/** formatChange for an object of `kind`: a Secret's data and stringData values show as ***. */
-export function formatChangeOf(kind: string, c: FieldChange): string {
-    if (kind === "Secret" && /^(data|stringData)(\.|\[|$)/.test(c.path)) return `${c.path}: ${c.from === undefined ? "(none)" : "***"} -> ${c.to === undefined ? "(none)" : "***"}`;
-    return formatChange(c);
-}
-
 /** Strings the API server may rewrite on the way in: resource quantities such as "1000m" or "0.5Gi". */
 const QUANTITY = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+|[numkMGTPE]i?|Ki)?$/;
 

@@ -16,7 +16,7 @@
  */
 import { KubeObject } from "../flux/api";
 import { ClusterClient } from "./client";
-import { FieldChange, formatChangeOf, hasManagedFields, isCertainChange, isManagedBy, objectChanges, withoutServerFields } from "./compare";
+import { FieldChange, formatChange, hasManagedFields, isCertainChange, isManagedBy, objectChanges, withoutServerFields } from "./compare";
 import { Inventory, inventoryDiff, joinApiVersion, parseId } from "./ids";
 import { countActions, pruneDisabled } from "./apply";
 import { Action, DEFAULT_CONCURRENCY, Desired, judge, ObjectResult, readLive, resolveObjects, rethrowFirst } from "./plan";
@@ -67,7 +67,7 @@ export async function diffCluster(client: ClusterClient, desired: readonly KubeO
         const v = judge(d.obj, live.get(d.id), client.fieldManager);
         if (v.action === "configured") {
             const fields = maskSecretChanges(d.obj, v.changes);
-            entries[i] = { id: d.id, action: "configured", fields, changes: fields.map((c) => formatChangeOf(d.obj.kind, c)) };
+            entries[i] = { id: d.id, action: "configured", fields, changes: fields.map(formatChange) };
             const certain = v.changes.every(isCertainChange);
             if (opts.dryRun !== false && d.resource && (opts.confirmAll || !certain)) confirm.push(i);
         } else entries[i] = { id: d.id, action: v.action };
@@ -80,7 +80,7 @@ export async function diffCluster(client: ClusterClient, desired: readonly KubeO
                 const res = await client.apply(d.obj, { dryRun: true });
                 const fields = maskSecretChanges(d.obj, objectChanges(withoutServerFields(before), withoutServerFields(res.body)));
                 entries[i] = fields.length
-                    ? { id: d.id, action: "configured", fields, changes: fields.map((c) => formatChangeOf(d.obj.kind, c)) }
+                    ? { id: d.id, action: "configured", fields, changes: fields.map(formatChange) }
                     : { id: d.id, action: "unchanged" };
             } catch (err) {
                 entries[i] = { ...entries[i], message: `dry-run refused: ${(err as Error).message}` };

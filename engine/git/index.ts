@@ -36,8 +36,7 @@ export interface Materialized {
  */
 export async function materialize(repo: string, ref?: string, auth?: GitAuth): Promise<Materialized> {
     return Remote.open(repo, auth, async (r) => {
-        const resolved = await r.resolve(ref);
-        if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "give a branch, tag or commit, optionally with ~N or ^N (e.g. HEAD~1, v1.2^)");
+        const resolved = await r.revision(ref);
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-checkout-"));
         try {
             await checkoutInto(r, resolved.sha, dir);
@@ -101,8 +100,7 @@ export async function readBlobs(r: Remote, oids: readonly string[]): Promise<Map
 export async function readFileAt(repo: string, ref: string, filePath: string, auth?: GitAuth): Promise<string | undefined> {
     const p = filePath.replace(/^\.?\/+/, "");
     return Remote.open(repo, auth, async (r) => {
-        const resolved = await r.resolve(ref);
-        if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "give a branch, tag or commit, optionally with ~N or ^N (e.g. HEAD~1, v1.2^)");
+        const resolved = await r.revision(ref);
         const ls = await r.git(["ls-tree", "-z", "--full-tree", resolved.sha, "--", p]);
         const rec = ls.stdout.split("\0")[0];
         if (!rec) return undefined;

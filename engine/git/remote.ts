@@ -242,6 +242,13 @@ export class Remote {
      * the base is resolved on the remote, its history fetched, and the rest is `git rev-parse
      * --verify`.
      */
+    /** resolve(), or an error naming the repository and revision and how to give one. */
+    async revision(ref?: string): Promise<{ sha: string; branch?: string }> {
+        const resolved = await this.resolve(ref);
+        if (!resolved) throw new GitopsError(`${this.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "give a branch, tag or commit, optionally with ~N or ^N (e.g. HEAD~1, v1.2^)");
+        return resolved;
+    }
+
     async resolve(ref?: string): Promise<{ sha: string; branch?: string } | undefined> {
         if (ref?.startsWith("-")) throw new GitopsError(`${this.repo.display}@${ref}`, "a revision cannot start with '-'", "give a branch, tag or commit");
         const rel = ref ? /^(.*?)((?:[~^]\d*)+)$/.exec(ref) : null;

@@ -386,8 +386,7 @@ export async function renderRevisions(
     return Remote.open(repo, opts.auth, async (r) => {
         const shas: string[] = [];
         for (const ref of refs) {
-            const resolved = await r.resolve(ref);
-            if (!resolved) throw new GitopsError(`${r.repo.display}@${ref}`, `no branch, tag or commit named '${ref}'`, "check the ref name");
+            const resolved = await r.revision(ref);
             shas.push(resolved.sha);
         }
         const loaded = new Map<string, RenderResult | undefined>();

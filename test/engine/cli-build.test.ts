@@ -222,7 +222,7 @@ describe("gitops build ks / diff ks / render (CLI, real git and kubectl kustomiz
 
             r = capture();
             assert.strictEqual(await main(["diff", "ks", "apps", ...ksFlags(), ...kc, "--path", path.join(repo, "apps/dev")], r.io), 0, r.errText());
-            assert.match(r.text(), /^configured web_dev-creds__Secret \(data\.password: \*\*\* -> \*\*\*\)$/m);
+            assert.match(r.text(), /^configured web_dev-creds__Secret \(data\.password: \*\*\* \(before\) -> \*\*\* \(after\)\)$/m);
             assert.doesNotMatch(r.text(), /hunter/);
             assert.doesNotMatch(r.text(), /web_dev-web_apps_Deployment/, "the Deployment is unchanged");
         });

@@ -164,7 +164,8 @@ describe("hostile input: secrets never in plain text", function () {
         let bare: string;
         let url: string;
         let provider: string;
-        const probes = leakProbes([GIT_TOKEN, `x-access-token:${GIT_TOKEN}`, KUBE_TOKEN, DEPLOY_KEY_MARKER]);
+        // The basic-auth form's user name is public: windows that lie wholly inside it are no leak.
+        const probes = leakProbes([GIT_TOKEN, `x-access-token:${GIT_TOKEN}`, KUBE_TOKEN, DEPLOY_KEY_MARKER]).filter((p) => !"x-access-token:".includes(p));
 
         /** Every byte of the fleet repo: its files as stored, and every object decompressed. */
         function repoText(): string {
