@@ -128,12 +128,17 @@ export async function waitForRevision(client: ClusterClient, w: RevisionWait): P
         const at = new Date().toISOString();
         const patch = { metadata: { annotations: { [RECONCILE_REQUESTED_AT]: at } } };
         progress(`requesting reconciliation of ${idOf(repo)} and ${ks.length} Kustomizations`);
-        rethrowFirst(
+        // The source must exist. A Kustomization may not yet: real Flux creates the ones a parent
+        // Kustomization declares when the parent applies this revision, and a new object is
+        // reconciled at once; the wait below names any that never appear.
+        const missing = rethrowFirst(
             await mapLimit([repo, ...ks], 8, async (r) => {
                 const got = await client.mergePatch(r.apiVersion, r.kind, r.name, r.namespace, patch);
-                if (!got) throw new GitopsError(idOf(r), "not found in the cluster", "is Flux bootstrapped, and is the name right?");
+                if (!got && r === repo) throw new GitopsError(idOf(r), "not found in the cluster", "is Flux bootstrapped, and is the name right?");
+                return got ? undefined : idOf(r);
             }),
-        );
+        ).filter((x): x is string => !!x);
+        if (missing.length) progress(`not in the cluster yet (a parent Kustomization creates them): ${missing.join(", ")}`);
     }
 
     const want = w.revision;
