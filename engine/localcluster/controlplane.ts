@@ -56,7 +56,7 @@ export const BINARIES: Record<Exclude<Piece, "fleet">, string> = {
 };
 
 /** Optional pieces: started when built, reported as absent otherwise. */
-const OPTIONAL: ReadonlySet<Piece> = new Set<Piece>(["helm-controller"]);
+export const OPTIONAL: ReadonlySet<Piece> = new Set<Piece>(["helm-controller"]);
 
 export const FLUX_NAMESPACE = "flux-system";
 export const NODE_NAME = "kwok-node-0";

@@ -17,6 +17,7 @@ import * as os from "os";
 import * as path from "path";
 import { findPulumi, PulumiCli, PULUMI_PIECES } from "./pulumi";
 import { isExecutable, runQuiet, versionAtLeast, versionIn, which } from "./tools";
+import { BINARIES, OPTIONAL, Piece } from "../localcluster/controlplane";
 
 export type State = "ok" | "missing" | "to build";
 
@@ -90,15 +91,8 @@ export function defaultContext(projectDir: string, env: NodeJS.ProcessEnv = proc
  * The local control plane's binaries, with the scripts/e2e-build.sh piece that builds each (the
  * contract with engine/localcluster/controlplane.ts, which starts them).
  */
-export const LOCAL_BINARIES: Record<string, string> = {
-    etcd: "kube",
-    "kube-apiserver": "kube",
-    "kube-controller-manager": "kube",
-    "kube-scheduler": "kube",
-    kwok: "kwok",
-    "source-controller": "flux",
-    "kustomize-controller": "flux",
-};
+/** The local control plane's required binaries (its optional ones left out), with the build piece of each. */
+export const LOCAL_BINARIES: Record<string, string> = Object.fromEntries(Object.entries(BINARIES).filter(([name]) => !OPTIONAL.has(name as Piece)));
 
 const APT = (pkgs: string) => `apt-get install -y ${pkgs}`;
 
