@@ -6,8 +6,11 @@
  *    (go-yaml v2, YAML 1.1): `yes`/`on`/`y` are booleans, `0755` is octal;
  *  - objects that did not are read by kustomize's kyaml (go-yaml v3, YAML 1.2 core schema).
  *
- * js-yaml is used when installed (measured about 5-7x faster than `yaml` on kustomize output); it
- * is only a transitive dependency today, so `yaml` (a direct dependency) is the fallback.
+ * js-yaml (a direct dependency, measured about 5-7x faster than `yaml` on kustomize output) does
+ * the parsing. `yaml` (also a direct dependency, used elsewhere to write YAML) stays as a second
+ * loader for one reason: test/engine/render.test.ts parses the same YAML 1.1/1.2 edge cases with
+ * both and requires the same objects, so a js-yaml upgrade that changes a schema is caught. It is
+ * also what runs if an installed js-yaml lacks the YAML 1.1 tags.
  */
 import * as YAML from "yaml";
 
