@@ -315,11 +315,13 @@ describe("cluster engine against the API test server", function () {
             });
         });
 
-        it("names a missing Kustomization", async () => {
+        it("waits for a Kustomization a parent has not created yet (no immediate failure), and says so", async () => {
+            const said: string[] = [];
             await assert.rejects(
-                waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: [{ name: "nope" }], revision: SHA, timeoutMs: 300, pollMs: 20 }),
-                /flux-system_nope_kustomize.toolkit.fluxcd.io_Kustomization: not found in the cluster/,
+                waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: [{ name: "nope" }], revision: SHA, timeoutMs: 300, pollMs: 20, onProgress: (m) => said.push(m) }),
+                /not applied after 300ms/,
             );
+            assert.ok(said.some((m) => /not in the cluster yet.*flux-system_nope_kustomize\.toolkit\.fluxcd\.io_Kustomization/.test(m)), said.join("\n"));
         });
     });
 
