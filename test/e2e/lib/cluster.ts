@@ -1,8 +1,8 @@
 /**
  * A real Kubernetes API server for the e2e suite: the kube-apiserver and etcd built by
  * scripts/e2e-build.sh, on free 127.0.0.1 ports, with a static admin token and a kubeconfig.
- * No kubelet, scheduler or controller-manager runs; the suite acts for the Flux controllers
- * (see flux-emulator.ts).
+ * Only the API server and etcd: for tests of API semantics (schemas, server-side apply). Tests that
+ * need workloads or Flux use the local control plane (engine/localcluster/controlplane.ts).
  *
  *   const c = new KubeCluster(bin, dir); await c.start();  // c.kubeconfigPath, c.kubectl([...])
  *   await c.wipe();                                          // stop both, delete etcd's data, start again
