@@ -36,6 +36,7 @@ import {
     urlCredentialProblem,
     webhookAddressProblem,
 } from "./validate";
+import { isRemoteUrl } from "../git/url";
 
 /** The config namespace: every setting is `gitops:<key>`. */
 export { NS };
@@ -587,7 +588,7 @@ function readFleet(n: Node, stack: string, promotion: PromotionConfig, cluster: 
     n.object(["url", "clusterUrl", "branch", "path", "author", "github", "oci"]);
     const fleetCredential = (u: string) => urlCredentialProblem(u, { secretKey: SECRET_KEYS.githubToken });
     const url = n.at("url").string(".fleet/fleet.git", { rule: fleetCredential });
-    const remote = /^(ssh|https?|git):\/\//.test(url) || /^[^/]+@[^:]+:/.test(url);
+    const remote = isRemoteUrl(url);
     // A local repo reaches the cluster through a fleet server: k3d's host alias, or the local control plane's loopback server.
     const served = cluster.kind === "local" ? `http://127.0.0.1:${cluster.local.fleetPort}/${url.replace(/\/+$/, "").split("/").pop()}` : `http://host.k3d.internal:8765/fleet.git`;
     const clusterUrl = n.at("clusterUrl").string(remote ? url : served, {
@@ -1092,6 +1093,10 @@ function crossCheck(cfg: StackConfig, errors: ConfigErrors): void {
         }
     });
     const providers = new Set(cfg.notifications.providers.map((p) => p.name));
+    cfg.notifications.providers.forEach((p, i) => {
+        // notification-controller sets commit statuses on the repository the address names.
+        if (p.type === "github" && !p.address) errors.addRaw(`${NS}:notifications.providers[${i}].address is required for a github provider: give the repository URL, e.g. https://github.com/org/repo`);
+    });
     cfg.notifications.alerts.forEach((a, i) => {
         if (!providers.has(a.provider)) errors.addRaw(`${NS}:notifications.alerts[${i}].provider names ${JSON.stringify(a.provider)}, which is not in ${NS}:notifications.providers`);
     });

@@ -135,7 +135,7 @@ export function helmRelease(r: ReleaseConfig, sourceNamespace: string): HelmRele
 }
 
 /** The overlay patch that pins one environment's chart version and values. */
-export function releasePatch(r: ReleaseConfig): Record<string, unknown> {
+export function releasePatch(r: ReleaseConfig): KubeObject {
     return {
         apiVersion: API.helm,
         kind: "HelmRelease",

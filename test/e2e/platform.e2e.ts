@@ -174,7 +174,7 @@ describe("e2e: real Pulumi engine, real Flux on the local control plane (cluster
         assert.ok(sync, `a FleetSync step in ${steps.map((s) => s.urn).join("\n")}`);
         assert.equal(sync!.op, "create");
         assert.ok(steps.some((s) => /gitops:LocalControlPlane::/.test(s.urn) && s.op === "create"), "the LocalControlPlane is planned");
-        assert.ok(steps.some((s) => /pulumi:providers:kubernetes::/.test(s.urn) && s.op === "create"), "the cluster's k8s.Provider is planned");
+        assert.ok(!steps.some((s) => /pulumi:providers:kubernetes::/.test(s.urn)), "no k8s.Provider: FleetSync applies the bootstrap through the engine");
         assert.equal(head(fleet), before, "preview must not push");
         assert.deepEqual((await json(["get", "gitrepositories.source.toolkit.fluxcd.io", "-A"])).items, [], "preview must not bootstrap");
     });
