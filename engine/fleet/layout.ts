@@ -35,6 +35,7 @@ import {
     imageUpdateAutomation,
     kustomization,
     kustomizationFromConfig,
+    KustomizationInput,
     namespace,
     notificationProvider,
     receiver,
@@ -134,7 +135,7 @@ export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPl
 
     // --- the Kustomization chain: infrastructure-releases -> infrastructure-manifests -> apps.
     const sourceRef = { kind: fleetSourceKind(cfg.fleet.oci), name: "flux-system" };
-    const chainCommon = {
+    const chainCommon: Omit<KustomizationInput, "name" | "path"> = {
         namespace: fluxNs,
         sourceRef,
         interval: cfg.sync.interval,
