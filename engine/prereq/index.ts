@@ -16,6 +16,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { findPulumi, PulumiCli, PULUMI_PIECES } from "./pulumi";
+import type { CheckContext } from "./tools";
 import { isExecutable, runQuiet, versionAtLeast, versionIn, which } from "./tools";
 import { BINARIES, OPTIONAL, Piece } from "../localcluster/controlplane";
 
@@ -69,14 +70,7 @@ export interface Report {
     plan?: UpPlan;
 }
 
-export interface CheckContext {
-    env: NodeJS.ProcessEnv;
-    /** The project folder (package.json, Pulumi.*.yaml, node_modules). */
-    projectDir: string;
-    /** Where scripts/e2e-build.sh puts its binaries. */
-    bin: string;
-    home: string;
-}
+export type { CheckContext };
 
 export function defaultContext(projectDir: string, env: NodeJS.ProcessEnv = process.env): CheckContext {
     return {

@@ -7,8 +7,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import type { CheckContext } from "./index";
-import { isExecutable, which } from "./tools";
+import { CheckContext, isExecutable, which } from "./tools";
 
 /** scripts/e2e-build.sh pieces that make a working CLI: the engine, the Node.js language host, the kubernetes provider. */
 export const PULUMI_PIECES = ["pulumi", "langhost", "k8sprovider"] as const;
