@@ -12,11 +12,11 @@
  * other object is a file in the fleet repo that Flux applies.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { NS, projectFile, SECRET_KEYS, StackConfig } from "../engine/config";
+import { NS, SECRET_KEYS, StackConfig } from "../engine/config";
 import { dockerAuth, dockerConfigSecret, registrySecrets } from "../engine/delivery";
 import { isGitopsError } from "../engine/errors";
 import type { KubeObject } from "../engine/flux/api";
-import { FleetPlan, renderFleet } from "../engine/fleet/layout";
+import { FleetPlan, stackPlan } from "../engine/fleet/layout";
 import { providerSecretName, RECEIVER_SECRET } from "../engine/fleet/objects";
 import { projectRepo } from "../engine/git/url";
 import { registryHost } from "../engine/images/ref";
@@ -110,18 +110,12 @@ function fleetPlan(self: pulumi.Resource, args: PlatformArgs): FleetPlan {
         throw new pulumi.ResourceError("gitops:notifications.receiver.enabled needs a token: run `pulumi config set --secret gitops:receiverToken $(openssl rand -hex 32)`", self);
     }
     try {
-        const componentsFile = cfg.flux.componentsFile ? projectFile(args.projectDir, "flux.componentsFile", cfg.flux.componentsFile) : undefined;
-        return renderFleet(cfg, { componentsFile, providerSecrets: providerSecretNames(args) });
+        return stackPlan(cfg, args.projectDir, { notificationSecrets: args.secrets.notificationSecrets !== undefined });
     } catch (e) {
         // e.g. the upstream Flux install is not cached: the message names the config key and folder.
         if (isGitopsError(e)) throw new pulumi.ResourceError(e.message, self);
         throw e;
     }
-}
-
-/** Notification providers whose address/token is in a Secret (when gitops:notificationSecrets is set). */
-function providerSecretNames(args: PlatformArgs): string[] {
-    return args.secrets.notificationSecrets ? args.config.notifications.providers.map((p) => p.name) : [];
 }
 
 /** The bootstrap FleetSync applies: the whole flux-system, or only its sync where Flux is already installed. */

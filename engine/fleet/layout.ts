@@ -23,6 +23,7 @@
  * entry, since another environment may still use it.
  */
 import { Document } from "yaml";
+import { projectFile } from "../config/load";
 import type { AppConfig, StackConfig } from "../config/schema";
 import { KubeObject } from "../flux/api";
 import { loadUpstreamInstall, UpstreamInstall } from "../flux/upstream";
@@ -97,6 +98,18 @@ export function appPolicyName(app: AppConfig): string {
 /** The Receiver's name for an environment (its webhook path is derived from it). */
 export function receiverName(env: string): string {
     return `${env}-receiver`;
+}
+
+/**
+ * The plan of a stack in a project, as the program and `gitops fleet render` both build it:
+ * gitops:flux.componentsFile resolved against the project (a GitopsError naming the key when it is
+ * not a file there), and the providers' Secret references when gitops:notificationSecrets is set
+ * (only its presence matters here; the values stay in Pulumi).
+ */
+export function stackPlan(cfg: StackConfig, projectDir: string, opts: { notificationSecrets: boolean }): FleetPlan {
+    const componentsFile = cfg.flux.componentsFile ? projectFile(projectDir, "flux.componentsFile", cfg.flux.componentsFile) : undefined;
+    const providerSecrets = opts.notificationSecrets ? cfg.notifications.providers.map((p) => p.name) : [];
+    return renderFleet(cfg, { componentsFile, providerSecrets });
 }
 
 export function renderFleet(cfg: StackConfig, inputs: FleetInputs = {}): FleetPlan {
