@@ -552,6 +552,8 @@ describe("delivery: registry credentials for ImageRepositories", () => {
         assert.strictEqual(registryHost("ghcr.io/acme/app"), "ghcr.io");
         assert.strictEqual(registryHost("localhost:5000/app"), "localhost:5000");
         assert.strictEqual(registryHost("acme/app"), "docker.io");
+        assert.strictEqual(registryHost("oci://registry/team/fleet"), "registry", "an oci:// URL names its host");
+        assert.strictEqual(registryHost("oci://127.0.0.1:5000/team/fleet"), "127.0.0.1:5000");
         const cfg = parseStackConfig(
             {
                 imageAutomation: { enabled: true },

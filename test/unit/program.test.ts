@@ -6,7 +6,7 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { parse, parseAllDocuments } from "yaml";
-import { isSecretInput, promiseOf, Recorded, RecordingMocks, runProgram, settle, stackFileConfig, unwrap } from "../mocks";
+import { FAKE_KUBECONFIG, isSecretInput, promiseOf, Recorded, RecordingMocks, runProgram, settle, stackFileConfig, unwrap } from "../mocks";
 import { FLUX_RELEASE } from "../../engine/flux/upstream";
 
 
@@ -224,6 +224,26 @@ describe("program: dev stack on the local control plane (cluster.kind local)", f
         const gr = sync.inputs.bootstrap.find((o: any) => o.kind === "GitRepository");
         assert.strictEqual(gr.spec.url, "http://127.0.0.1:9876/fleet.git");
         assert.ok(sync.inputs.files["clusters/dev/flux-system/gotk-components.yaml"], "Git still holds the whole install");
+    });
+});
+
+describe("program: an existing cluster (cluster.kind existing, with a context)", function () {
+    let mocks: RecordingMocks;
+    before(async () => {
+        const config = { ...stackFileConfig("dev"), "gitops:cluster": JSON.stringify({ kind: "existing", existing: { context: "team-a" } }), "gitops:kubeconfig": FAKE_KUBECONFIG };
+        let exp: Record<string, any>;
+        ({ mocks, exports: exp } = await runProgram("dev", config, ["gitops:kubeconfig"]));
+        await promiseOf(exp.fleetCommit);
+        await settle();
+    });
+
+    it("FleetSync applies with the configured context and the kubeconfig as a secret; no Kubernetes provider", () => {
+        const sync = mocks.one(FLEET_SYNC, "dev-fleet-sync");
+        assert.strictEqual(sync.inputs.context, "team-a", "gitops:cluster.existing.context reaches the apply");
+        assert.ok(isSecretInput(sync.inputs.kubeconfig));
+        assert.strictEqual(unwrap(sync.inputs.kubeconfig), FAKE_KUBECONFIG);
+        assert.strictEqual(mocks.parent("gitops:cluster:ExistingCluster", "dev-cluster"), "gitops:index:Platform");
+        assert.strictEqual(mocks.byType("pulumi:providers:kubernetes").length, 0);
     });
 });
 
