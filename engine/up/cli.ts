@@ -26,17 +26,21 @@ export const upConfigCommand: Command = {
 
 Writes Pulumi.NAME.yaml as \`npm run up\` passes it to Pulumi (--config-file) when the local
 control plane stands in for the configured cluster (k3d or kind without a Docker engine): the
-same settings with gitops:cluster.kind local. Pulumi.NAME.yaml itself is not changed.
+same settings with gitops:cluster.kind local, less what needs Helm charts (gitops:releases,
+Helm sources, gitops:delivery): the local control plane runs no helm-controller and fetches no
+charts from the internet, so the Kustomizations waiting on those releases would never be Ready.
+Each setting left out is printed with the reason. Pulumi.NAME.yaml itself is not changed.
 `,
     async run(args, io) {
         const f = flags("up config", args, ["stack", "out", "project"]);
         if (!f.stack || !f.out) throw new GitopsError("gitops up config", "--stack and --out are required", "see 'gitops up config --help'");
         const project = path.resolve(f.project ?? ".");
-        const text = localStackFile(project, f.stack);
+        const { text, leftOut } = localStackFile(project, f.stack);
         fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
         fs.writeFileSync(`${f.out}.tmp`, text);
         fs.renameSync(`${f.out}.tmp`, f.out);
-        io.out(`wrote ${f.out}\n`);
+        io.out(`wrote ${f.out}: Pulumi.${f.stack}.yaml with gitops:cluster.kind local\n`);
+        for (const l of leftOut) io.out(`  left out ${l.key}: ${l.why}\n`);
         return 0;
     },
 };
