@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
 import { parseDocument } from "yaml";
-import { loadStackFile } from "../config/load";
+import { loadStackFile, splitStackFileConfig } from "../config/load";
+import { parseStackConfig } from "../config/schema";
 import { GitopsError } from "../errors";
 
 const run = promisify(execFile);
@@ -88,12 +89,23 @@ export function localStackFile(projectDir: string, stack: string): LocalStackFil
     const on = delivery ? Object.entries(delivery).filter(([, v]) => v && typeof v === "object" && v.enabled === true).map(([k]) => k) : [];
     if (on.length) {
         doc.deleteIn(["config", "gitops:delivery"]);
-        leftOut.push({ key: "gitops:delivery", why: `${on.join(", ")} (and the canaries and gateway that need them): ${NO_HELM}` });
+        leftOut.push({ key: "gitops:delivery", why: `${on.join(", ")} (and the gateway that needs them): ${NO_HELM}` });
+        // A canary needs Flagger (and its mesh): the app is deployed as a plain Deployment.
+        const apps = Array.isArray(json["gitops:apps"]) ? (json["gitops:apps"] as any[]) : [];
+        apps.forEach((a, i) => {
+            if (a && typeof a === "object" && "canary" in a) {
+                doc.deleteIn(["config", "gitops:apps", i, "canary"]);
+                leftOut.push({ key: `gitops:apps[${i}].canary`, why: `${a.name} is rolled out as a plain Deployment: its canary needs Flagger (gitops:delivery)` });
+            }
+        });
     }
     const header = [
         `# Written by npm run up from ${path.basename(file)} (the local control plane stands in for the cluster). Edit ${path.basename(file)}, not this file.`,
         ...leftOut.map((l) => `# Left out here: ${l.key}: ${l.why}.`),
     ];
+    // What Pulumi gets must be valid on its own: checked here, before anything starts.
+    const derived = (doc.toJSON() as { config?: Record<string, unknown> }).config ?? {};
+    parseStackConfig(splitStackFileConfig(derived, `${path.basename(file)} (as npm run up passes it for the local control plane)`).raw, stack, path.basename(file));
     return { text: `${header.join("\n")}\n${doc.toString()}`, leftOut };
 }
 

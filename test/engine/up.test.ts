@@ -41,7 +41,10 @@ describe("npm run up: stack file and summary (engine/up)", function () {
             assert.strictEqual(derived.config["gitops:cluster"].kind, "local");
             // The embedded dev stack has Helm releases, Helm sources and progressive delivery.
             assert.ok(original.config["gitops:releases"]?.length && original.config["gitops:delivery"], "Pulumi.dev.yaml has releases and delivery");
-            assert.deepStrictEqual(leftOut.map((l) => l.key), ["gitops:releases", "gitops:sources (kind helm)", "gitops:delivery"]);
+            assert.deepStrictEqual(leftOut.map((l) => l.key), ["gitops:releases", "gitops:sources (kind helm)", "gitops:delivery", "gitops:apps[0].canary"]);
+            assert.ok(original.config["gitops:apps"][0].canary, "the dev app has a canary");
+            assert.ok(!("canary" in derived.config["gitops:apps"][0]), "the copy rolls it out without one");
+            delete original.config["gitops:apps"][0].canary;
             assert.match(leftOut[0].why, /metrics-server: .*helm-controller/);
             assert.match(leftOut[2].why, /istio, flagger, prometheus, grafana/);
             for (const l of leftOut) assert.ok(text.includes(`# Left out here: ${l.key}: `), `the file says it left out ${l.key}`);
@@ -57,7 +60,7 @@ describe("npm run up: stack file and summary (engine/up)", function () {
             derived.config["gitops:cluster"].kind = original.config["gitops:cluster"].kind;
             assert.deepStrictEqual(derived, original);
             assert.match(text, /^# Written by npm run up from Pulumi\.dev\.yaml/);
-            assert.ok(text.includes("# Quick canary in dev"), "comments are kept");
+            assert.ok(text.includes("# Notifications: secrets (webhook URLs, tokens) come from"), "comments are kept");
         });
 
         it("a stack without Helm settings leaves nothing out", () => {
