@@ -120,5 +120,5 @@ pulumi up "${config[@]}" --yes --skip-preview
 say "pulumi up took $(elapsed $t0)"
 
 # 6. What runs now, and how to look and tear down.
-node bin/gitops up summary --kind "$GITOPS_CLUSTER_KIND" "${config[@]}"
+node bin/gitops up summary --kind "$GITOPS_CLUSTER_KIND" --stack "$stack"
 say "npm run up took $(elapsed $t_start) in all"

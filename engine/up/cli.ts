@@ -48,7 +48,7 @@ Each setting left out is printed with the reason. Pulumi.NAME.yaml itself is not
 export const upSummaryCommand: Command = {
     path: ["up", "summary"],
     summary: "what runs after npm run up: the fleet commit, the Kustomizations Ready at it, the apps' Deployments",
-    help: `Usage: gitops up summary --stack NAME --kind KIND [--config-file FILE] [--project DIR]
+    help: `Usage: gitops up summary --stack NAME --kind KIND [--project DIR]
 
 Prints what runs for a stack after \`npm run up\`: the cluster, the fleet commit (Pulumi's
 fleetCommit output), each Flux Kustomization and whether it is Ready at that commit, each app's
@@ -56,13 +56,12 @@ Deployment, how to look, and how to tear down. KIND is the cluster that runs (lo
 existing, none). Needs the Pulumi CLI on PATH and the stack selected.
 `,
     async run(args, io) {
-        const f = flags("up summary", args, ["stack", "kind", "config-file", "project"]);
+        const f = flags("up summary", args, ["stack", "kind", "project"]);
         if (!f.stack || !f.kind) throw new GitopsError("gitops up summary", "--stack and --kind are required", "see 'gitops up summary --help'");
         const project = path.resolve(f.project ?? ".");
         // The kubeconfig output is a secret: read it only when it is the way in (k3d, kind).
         const secrets = f.kind === "k3d" || f.kind === "kind";
         const pulumiArgs = ["stack", "output", "--json", "--stack", f.stack, ...(secrets ? ["--show-secrets"] : [])];
-        if (f["config-file"]) pulumiArgs.push("--config-file", f["config-file"]);
         let outputs: Record<string, unknown>;
         try {
             outputs = JSON.parse((await run("pulumi", pulumiArgs, { cwd: project, maxBuffer: 64 << 20 })).stdout);
