@@ -95,6 +95,8 @@ const dnsSubdomain = { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }
 const duration = { pattern: DURATION, patternText: DURATION_TEXT };
 /** An http(s) URL without credentials in it. */
 const httpUrl = { pattern: /^https?:\/\//, patternText: "an http(s):// URL", rule: (u: string) => urlCredentialProblem(u) };
+/** An image or OCI artifact tag, as the OCI distribution spec allows it. */
+const OCI_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const oidcIdentities = list(obj({ issuer: str(), subject: str() }, { required: true }));
 
 // --- gitops:cluster -----------------------------------------------------------------------------
@@ -234,7 +236,7 @@ const fleet = (stack: string, promotion: PromotionConfig, c: ClusterConfig) =>
                     /** The same repository as the cluster reaches it. Default: `repository`. */
                     clusterRepository: str({ rule: ociRepository }).optional(),
                     /** The tag this environment follows; promotion copies a digest to it. Default: the stack name. */
-                    tag: str({ def: stack, pattern: /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, patternText: "an OCI tag (letters, digits, '_', '.', '-'; up to 128)" }),
+                    tag: str({ def: stack, pattern: OCI_TAG, patternText: "an OCI tag (letters, digits, '_', '.', '-'; up to 128)" }),
                     /** Plain HTTP (OCIRepository spec.insecure; the push uses HTTP for loopback and private hosts anyway). Default false. */
                     insecure: bool(false),
                     /** Pull secret for the OCIRepository (a dockerconfigjson Secret FleetSync makes from gitops:registryCredentials). Default: none. */
@@ -295,7 +297,6 @@ function forKind<F extends Partial<Record<SourceKind, Field<unknown>>>>(fields: 
     return new Field(read, true);
 }
 
-const OCI_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const GIT_REF_KEYS = ["branch", "tag", "semver", "commit", "name"];
 const gitRef = strMap({ keys: GIT_REF_KEYS, rules: { branch: branchNameProblem, tag: tagNameProblem, semver: semverRangeProblem, name: fullRefNameProblem } }).check((r, n) => {
     if (isPlainObject(n.value) && Object.keys(r).length === 0) n.errors.add(n.key, `must set one of ${GIT_REF_KEYS.join(", ")}`, r);
@@ -530,7 +531,7 @@ const app = (delivery: DeliveryConfig) =>
             /** Image repository, e.g. "ghcr.io/acme/echo-version". */
             image: str({ pattern: /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/, patternText: 'an image repository without a tag, such as "ghcr.io/acme/app"' }),
             /** Tag deployed in this environment. */
-            tag: str({ pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, patternText: "an image tag" }),
+            tag: str({ pattern: OCI_TAG, patternText: "an image tag" }),
             port: int({ def: 8080, min: 1, max: 65535 }),
             replicas: int({ def: 1, min: 0, max: 1000 }),
             env,
