@@ -202,13 +202,7 @@ describe("e2e: real Pulumi engine, real Flux on the local control plane (cluster
         assert.ok(pods.some((p) => p.spec.nodeName === "kwok-node-0" && p.status.phase === "Running"), "a Running Pod on the fake node");
     });
 
-    // KNOWN BUG (2026-11-29, open in issue 10): with the upstream Flux v2.9.4 install, the preview
-    // after the first up reports the kustomizations.kustomize.toolkit.fluxcd.io CRD as changed
-    // (reproducible; the other 10 CRDs are unchanged; not reproduced by applying the same install
-    // file with `gitops cluster apply` + `kubectl apply --server-side` as kustomize-controller).
-    // Skipped until found, so the rest of the suite guards what it can; the real-Flux rewrite on
-    // branch localcluster-e2e re-tests the same property.
-    it.skip("a second pulumi up shows no changes", async function () {
+    it("a second pulumi up shows no changes", async function () {
         const p = await project.run(["preview", "--expect-no-changes", "--diff"]);
         assert.equal(p.code, 0, `preview after up shows changes:\n${p.stdout.slice(-4000)}\n${p.stderr.slice(-2000)}`);
         const r = await project.ok(["up", "--yes", "--expect-no-changes"]);
