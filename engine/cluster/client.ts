@@ -61,7 +61,7 @@ export interface ClientOptions {
     readonly retry?: Partial<RetryPolicy>;
     /** Per-request timeout in ms. Default 30000. */
     readonly requestTimeoutMs?: number;
-    /** Sockets kept per host. Default 16. */
+    /** Sockets kept per host. Default DEFAULT_CONCURRENCY (32): one per request in flight. */
     readonly maxSockets?: number;
     /** Field manager name. Default "gitops-platform". */
     readonly fieldManager?: string;
@@ -127,7 +127,7 @@ export class ClusterClient {
         } catch {
             throw new GitopsError("kubeconfig", `the server URL ${JSON.stringify(sel.server)} is not a URL`);
         }
-        const maxSockets = opts.maxSockets ?? 16;
+        const maxSockets = opts.maxSockets ?? 32;
         return new ClusterClient(async () => {
             const c = await sel.resolve();
             const agent =

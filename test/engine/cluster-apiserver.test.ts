@@ -11,6 +11,7 @@ import {
     ApplyError,
     checkHealth,
     ClusterClient,
+    DEFAULT_CONCURRENCY,
     detectDrift,
     diffCluster,
     Inventory,
@@ -152,6 +153,24 @@ describe("cluster engine against the API test server", function () {
             assert.ok(client.stats.retries >= 18, `retried ${client.stats.retries} times`);
             const patches = api.requests.filter((r) => r.method === "PATCH").length;
             assert.ok(patches >= 81 + 16, `${patches} PATCH requests: every fault was retried`);
+        });
+
+        it("keeps DEFAULT_CONCURRENCY writes in flight at once, no more", async () => {
+            const objects: KubeObject[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "wide" } }];
+            for (let i = 0; i < 2 * DEFAULT_CONCURRENCY; i++) objects.push({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}`, namespace: "wide" }, data: { i: String(i) } });
+            // Every PATCH of a ConfigMap is held 1 s: none of the first wave answers before the
+            // window closes, so the arrivals in it are exactly the requests in flight.
+            const arrivals: number[] = [];
+            api.faults.next(2 * DEFAULT_CONCURRENCY, { delayMs: 1000 }, (r) => {
+                const hit = r.method === "PATCH" && r.path.includes("/configmaps/");
+                if (hit) arrivals.push(Date.now());
+                return hit;
+            });
+            const res = await applyStaged(client, objects);
+            assert.strictEqual(res.results.filter((r) => r.action === "created").length, 2 * DEFAULT_CONCURRENCY + 1);
+            const firstWave = arrivals.filter((t) => t < arrivals[0] + 800).length;
+            assert.strictEqual(firstWave, DEFAULT_CONCURRENCY, `${firstWave} PATCHes in flight in the first 0.8 s`);
+            assert.strictEqual(arrivals.length, 2 * DEFAULT_CONCURRENCY);
         });
 
         it("gives up after its retries on a persistent 500 and names the object", async () => {
