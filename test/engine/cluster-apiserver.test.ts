@@ -313,6 +313,36 @@ describe("cluster engine against the API test server", function () {
             await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: `main@sha1:${SHA}`, timeoutMs: 2000, pollMs: 20, trigger: false });
         });
 
+        it("wakes on a watch event: returns as soon as Flux reports the revision, not at the next poll", async () => {
+            const flip = setTimeout(() => api.flux.setRevision(`main@sha1:${SHA}`), 300);
+            try {
+                const t0 = Date.now();
+                // One poll at the start, the next only after 20 s: only the watch can end it sooner.
+                const res = await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 30_000, pollMs: 20_000, trigger: false });
+                const took = Date.now() - t0;
+                assert.strictEqual(res.revision, `main@sha1:${SHA}`);
+                assert.ok(took >= 250 && took < 10_000, `returned after ${took} ms`);
+                const watches = api.requests.filter((r) => r.method === "GET" && /(^|&)watch=1(&|$)/.test(r.query ?? ""));
+                assert.deepStrictEqual(watches.map((r) => r.path.split("/").pop()).sort(), ["gitrepositories", "kustomizations"]);
+                assert.ok(watches.find((r) => r.path.endsWith("/gitrepositories"))!.query!.includes("fieldSelector=metadata.name%3Dflux-system"), "the source is watched by name");
+            } finally {
+                clearTimeout(flip);
+            }
+        });
+
+        it("polls when the server refuses to watch", async () => {
+            api.faults.next(100, "500", (r) => r.method === "GET" && /\/(gitrepositories|kustomizations)$/.test(r.path));
+            const flip = setTimeout(() => api.flux.setRevision(`main@sha1:${SHA}`), 200);
+            try {
+                const res = await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 50, trigger: false });
+                assert.strictEqual(res.revision, `main@sha1:${SHA}`);
+                const gets = api.requests.filter((r) => r.method === "GET" && r.path.endsWith("/kustomizations/apps")).length;
+                assert.ok(gets >= 3, `${gets} polls of apps`);
+            } finally {
+                clearTimeout(flip);
+            }
+        });
+
         it("fails at once naming the Kustomization and quoting its Ready message", async () => {
             api.flux.revision = `main@sha1:${SHA}`;
             api.flux.fail("Kustomization", "apps", "kustomize build failed: accumulating resources: 'apps/missing.yaml' not found");
