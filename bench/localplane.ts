@@ -74,3 +74,93 @@ export function percentile(values: readonly number[], p: number): number {
     // Nearest rank: the smallest value with at least p% of the values at or below it.
     return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
+
+/**
+ * A small fleet as the platform writes it: clusters/<env>/apps.yaml declares one Flux
+ * Kustomization per app (apps/<app>, applied from the flux-system GitRepository), each app a
+ * Namespace, a ConfigMap carrying `note` and a one-replica Deployment (its Pod runs on kwok).
+ * Returns the files and the names of every Kustomization that must be Ready (flux-system first).
+ */
+export function benchFleet(env: string, apps: number, note: string): { files: Record<string, string>; kustomizations: string[] } {
+    const files: Record<string, string> = {};
+    const names: string[] = [];
+    const docs: string[] = [];
+    for (let i = 0; i < apps; i++) {
+        const app = `app-${i}`;
+        names.push(app);
+        docs.push(
+            [
+                "apiVersion: kustomize.toolkit.fluxcd.io/v1",
+                "kind: Kustomization",
+                `metadata: {name: ${app}, namespace: flux-system}`,
+                `spec: {interval: 1h, path: ./apps/${app}, prune: true, timeout: 2m, sourceRef: {kind: GitRepository, name: flux-system}}`,
+                "",
+            ].join("\n"),
+        );
+        files[`apps/${app}/app.yaml`] = [
+            "apiVersion: v1",
+            "kind: Namespace",
+            `metadata: {name: ${env}-${app}}`,
+            "---",
+            "apiVersion: v1",
+            "kind: ConfigMap",
+            `metadata: {name: note, namespace: ${env}-${app}}`,
+            `data: {note: ${JSON.stringify(note)}}`,
+            "---",
+            "apiVersion: apps/v1",
+            "kind: Deployment",
+            `metadata: {name: web, namespace: ${env}-${app}}`,
+            "spec:",
+            "  replicas: 1",
+            `  selector: {matchLabels: {app: ${app}}}`,
+            "  template:",
+            `    metadata: {labels: {app: ${app}}}`,
+            "    spec: {containers: [{name: web, image: registry.example.com/web:1.0.0}]}",
+            "",
+        ].join("\n");
+    }
+    files[`clusters/${env}/apps.yaml`] = docs.join("---\n");
+    return { files, kustomizations: ["flux-system", ...names] };
+}
+
+/**
+ * Records, from a watch of its own, when each Kustomization in a namespace was first seen Ready
+ * with a given lastAppliedRevision: the moment Flux had applied a commit, independent of the
+ * code under test.
+ */
+export class AppliedObserver {
+    private readonly firstReady = new Map<string, number>();
+    private watch?: { stop(): void };
+    private client: any;
+
+    async start(kubeconfig: string, namespace = "flux-system"): Promise<void> {
+        const { ClusterClient } = await import("../engine/cluster");
+        this.client = ClusterClient.fromKubeconfig(kubeconfig);
+        const w = await this.client.watch("kustomize.toolkit.fluxcd.io/v1", "Kustomization", namespace, (ev: any) => {
+            const o = ev.object;
+            const ready = (o?.status?.conditions ?? []).find((c: any) => c.type === "Ready");
+            const rev = o?.status?.lastAppliedRevision;
+            if (ready?.status !== "True" || !rev) return;
+            const key = `${o.metadata.name} ${rev}`;
+            if (!this.firstReady.has(key)) this.firstReady.set(key, Date.now());
+        });
+        if (!w) throw new Error("the observer could not watch Kustomizations");
+        this.watch = w;
+    }
+
+    /** When the last of `names` was first Ready at the commit (waits for it). */
+    async applied(names: readonly string[], commit: string, timeoutMs: number): Promise<number> {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+            const at = names.map((n) => this.firstReady.get(`${n} main@sha1:${commit}`));
+            if (at.every((t) => t !== undefined)) return Math.max(...(at as number[]));
+            if (Date.now() > deadline) throw new Error(`not applied after ${timeoutMs / 1000}s: ${names.filter((_, i) => at[i] === undefined).join(", ")} at ${commit}`);
+            await new Promise((r) => setTimeout(r, 20));
+        }
+    }
+
+    stop(): void {
+        this.watch?.stop();
+        this.client?.close();
+    }
+}

@@ -106,10 +106,11 @@ export function revisionMatches(actual: string | undefined, wanted: string): boo
 }
 
 /**
- * Asks Flux to reconcile now (annotates the GitRepository and the Kustomizations with
- * reconcile.fluxcd.io/requestedAt) and waits until the GitRepository's artifact is at the
- * revision and every Kustomization is Ready with lastAppliedRevision at it and its latest
- * generation observed.
+ * Asks Flux to reconcile now (annotates the GitRepository with reconcile.fluxcd.io/requestedAt,
+ * and the Kustomizations not yet at the revision once the GitRepository's artifact is) and waits
+ * until the artifact is at the revision and every Kustomization is Ready with
+ * lastAppliedRevision at it and its latest generation observed. It watches the objects, so it
+ * returns as soon as Flux reports the revision.
  *
  * A Kustomization that is Ready=False after attempting this revision (or Stalled) fails the wait
  * at once, naming it and quoting its condition message. On timeout, the error names the first
@@ -127,22 +128,35 @@ export async function waitForRevision(client: ClusterClient, w: RevisionWait): P
     const idOf = (r: { apiVersion: string; kind: string; name: string; namespace: string }) =>
         objectId({ apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, namespace: r.namespace } });
 
+    // The source is asked first. When that brings it a new artifact, kustomize-controller
+    // reconciles every Kustomization of the source by itself (it watches sources for revision
+    // changes); asking them too would make each one reconcile twice (bench/cases/push.ts measured
+    // it: a whole reconcile more on a busy controller). They are asked only when the source had
+    // the revision already (`flux reconcile ks` then), and a Kustomization held back by a
+    // dependency (DependencyNotReady, retried by Flux only after --requeue-dependency, 30 s) is
+    // asked again as soon as the Kustomizations it depends on are at the revision.
+    const patch = () => ({ metadata: { annotations: { [RECONCILE_REQUESTED_AT]: new Date().toISOString() } } });
+    let kustomizationsAsked = true;
     if (w.trigger !== false) {
-        const at = new Date().toISOString();
-        const patch = { metadata: { annotations: { [RECONCILE_REQUESTED_AT]: at } } };
-        progress(`requesting reconciliation of ${idOf(repo)} and ${ks.length} Kustomizations`);
-        // The source must exist. A Kustomization may not yet: real Flux creates the ones a parent
-        // Kustomization declares when the parent applies this revision, and a new object is
-        // reconciled at once; the wait below names any that never appear.
+        progress(`requesting reconciliation of ${idOf(repo)}`);
+        const got = await client.mergePatch(repo.apiVersion, repo.kind, repo.name, repo.namespace, patch());
+        if (!got) throw new GitopsError(idOf(repo), "not found in the cluster", "is Flux bootstrapped, and is the name right?");
+        kustomizationsAsked = !revisionMatches((got.status as { artifact?: { revision?: string } } | undefined)?.artifact?.revision, w.revision);
+    }
+    const ask = async (todo: typeof ks, why: string) => {
+        if (!todo.length) return;
+        progress(`requesting reconciliation of ${todo.length} Kustomizations${why}`);
+        // A Kustomization may not exist yet: real Flux creates the ones a parent Kustomization
+        // declares when the parent applies this revision, and reconciles a new object at once;
+        // the wait below names any that never appear.
+        const at = patch();
         const missing = rethrowFirst(
-            await mapLimit([repo, ...ks], 8, async (r) => {
-                const got = await client.mergePatch(r.apiVersion, r.kind, r.name, r.namespace, patch);
-                if (!got && r === repo) throw new GitopsError(idOf(r), "not found in the cluster", "is Flux bootstrapped, and is the name right?");
-                return got ? undefined : idOf(r);
-            }),
+            await mapLimit(todo, 8, async (r) => ((await client.mergePatch(r.apiVersion, r.kind, r.name, r.namespace, at)) ? undefined : idOf(r))),
         ).filter((x): x is string => !!x);
         if (missing.length) progress(`not in the cluster yet (a parent Kustomization creates them): ${missing.join(", ")}`);
-    }
+    };
+    /** When each Kustomization held back by a dependency was last asked again. */
+    const nudged = new Map<string, number>();
 
     const want = w.revision;
     let last = "";
@@ -174,6 +188,7 @@ export async function waitForRevision(client: ClusterClient, w: RevisionWait): P
             }
 
             const applied: Record<string, string> = {};
+            const current = new Set<string>();
             let readyCount = 0;
             ks.forEach((k, i) => {
                 const o = kObjs[i];
@@ -189,10 +204,30 @@ export async function waitForRevision(client: ClusterClient, w: RevisionWait): P
                 }
                 if (h.status === "Current") {
                     readyCount++;
+                    current.add(id);
                     applied[id] = st.lastAppliedRevision ?? "";
                 } else waitingFor ??= { id, why: h.message };
             });
 
+            if (!kustomizationsAsked && repoObj && revisionMatches(repoStatus.artifact?.revision, want)) {
+                kustomizationsAsked = true;
+                await ask(ks.filter((k) => !current.has(idOf(k))), "");
+                if (waitingFor) continue; // read again at once: they may have moved meanwhile
+            }
+            if (w.trigger !== false && waitingFor) {
+                const held = ks.filter((k, i) => {
+                    const o = kObjs[i];
+                    const ready = o ? findCondition(o, "Ready") : undefined;
+                    if (!o || current.has(idOf(k)) || ready?.reason !== "DependencyNotReady") return false;
+                    if (Date.now() - (nudged.get(idOf(k)) ?? 0) < 5000) return false;
+                    const deps = ((o.spec as { dependsOn?: Array<{ name: string; namespace?: string }> } | undefined)?.dependsOn ?? []).map((d) =>
+                        idOf({ apiVersion: API.kustomize, kind: "Kustomization", name: d.name, namespace: d.namespace ?? k.namespace }),
+                    );
+                    return deps.length > 0 && deps.every((d) => current.has(d));
+                });
+                for (const k of held) nudged.set(idOf(k), Date.now());
+                await ask(held, " whose dependencies are at the revision");
+            }
             if (!waitingFor) {
                 progress(`revision ${want} applied by ${ks.length} Kustomizations`);
                 return { revision: repoStatus.artifact?.revision ?? want, applied, elapsedMs: Date.now() - t0 };

@@ -307,10 +307,60 @@ describe("cluster engine against the API test server", function () {
             assert.deepStrictEqual(Object.keys(res.applied).sort(), ["flux-system_apps_kustomize.toolkit.fluxcd.io_Kustomization", "flux-system_infrastructure_kustomize.toolkit.fluxcd.io_Kustomization"]);
             const repo = api.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system");
             assert.ok(repo.metadata.annotations["reconcile.fluxcd.io/requestedAt"]);
-            assert.ok(api.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system").metadata.annotations["reconcile.fluxcd.io/requestedAt"]);
-            assert.ok(progress.some((m) => /requesting reconciliation/.test(m)));
+            // The new artifact made Flux reconcile the Kustomizations: they were not asked (no second reconcile).
+            assert.strictEqual(api.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system").metadata.annotations?.["reconcile.fluxcd.io/requestedAt"], undefined);
+            assert.deepStrictEqual(progress.filter((m) => /requesting reconciliation/.test(m)), ["requesting reconciliation of flux-system_flux-system_source.toolkit.fluxcd.io_GitRepository"]);
             // Flux's own format is accepted as the wanted revision too.
             await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: `main@sha1:${SHA}`, timeoutMs: 2000, pollMs: 20, trigger: false });
+        });
+
+        const requestedAt = (kind: string, name: string) =>
+            api.get(kind === "GitRepository" ? "source.toolkit.fluxcd.io/v1" : "kustomize.toolkit.fluxcd.io/v1", kind, name, "flux-system").metadata.annotations?.["reconcile.fluxcd.io/requestedAt"];
+        const setStatus = (plural: string, name: string, status: Record<string, unknown>) =>
+            client.request("PATCH", `/apis/${plural === "gitrepositories" ? "source" : "kustomize"}.toolkit.fluxcd.io/v1/namespaces/flux-system/${plural}/${name}/status`, {
+                body: { status: { observedGeneration: api.get(`${plural === "gitrepositories" ? "source" : "kustomize"}.toolkit.fluxcd.io/v1`, plural === "gitrepositories" ? "GitRepository" : "Kustomization", name, "flux-system").metadata.generation, ...status } },
+                contentType: "application/merge-patch+json",
+            });
+        const readyAt = (rev: string, reason = "ReconciliationSucceeded", status = "True") => ({
+            lastAppliedRevision: rev,
+            lastAttemptedRevision: rev,
+            conditions: [{ type: "Ready", status, reason, message: reason, lastTransitionTime: new Date().toISOString() }],
+        });
+
+        it("asks the Kustomizations when the source already had the revision (nothing else would wake them)", async () => {
+            api.flux.auto = false; // nothing moves unless the test moves it
+            await setStatus("gitrepositories", "flux-system", { artifact: { revision: `main@sha1:${SHA}` } });
+            const said: string[] = [];
+            const waiting = waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 50, onProgress: (m) => said.push(m) });
+            await new Promise((r) => setTimeout(r, 300));
+            assert.ok(requestedAt("GitRepository", "flux-system"), "the source is asked");
+            assert.ok(requestedAt("Kustomization", "apps") && requestedAt("Kustomization", "infrastructure"), "and, as it had the revision already, the Kustomizations");
+            await setStatus("kustomizations", "apps", readyAt(`main@sha1:${SHA}`));
+            await setStatus("kustomizations", "infrastructure", readyAt(`main@sha1:${SHA}`));
+            await waiting;
+            assert.deepStrictEqual(said.filter((m) => /requesting reconciliation/.test(m)), ["requesting reconciliation of flux-system_flux-system_source.toolkit.fluxcd.io_GitRepository", "requesting reconciliation of 2 Kustomizations"]);
+        });
+
+        it("asks a Kustomization held back by a dependency again as soon as the dependency is at the revision", async () => {
+            api.flux.auto = false;
+            const old = `main@sha1:${"0".repeat(40)}`;
+            await client.mergePatch("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system", { spec: { dependsOn: [{ name: "infrastructure" }] } });
+            await setStatus("kustomizations", "apps", readyAt(old, "DependencyNotReady", "False"));
+            await setStatus("kustomizations", "infrastructure", readyAt(old));
+            const said: string[] = [];
+            const waiting = waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 50, onProgress: (m) => said.push(m) });
+            await new Promise((r) => setTimeout(r, 200));
+            // The source gets the revision (so Flux reconciles the Kustomizations by itself), then the dependency does.
+            await setStatus("gitrepositories", "flux-system", { artifact: { revision: `main@sha1:${SHA}` } });
+            await new Promise((r) => setTimeout(r, 200));
+            assert.strictEqual(requestedAt("Kustomization", "apps"), undefined, "not asked while its dependency is behind");
+            await setStatus("kustomizations", "infrastructure", readyAt(`main@sha1:${SHA}`));
+            await new Promise((r) => setTimeout(r, 300));
+            assert.ok(requestedAt("Kustomization", "apps"), "asked once the dependency is at the revision");
+            assert.strictEqual(requestedAt("Kustomization", "infrastructure"), undefined);
+            await setStatus("kustomizations", "apps", readyAt(`main@sha1:${SHA}`));
+            await waiting;
+            assert.ok(said.includes("requesting reconciliation of 1 Kustomizations whose dependencies are at the revision"), said.join("\n"));
         });
 
         it("wakes on a watch event: returns as soon as Flux reports the revision, not at the next poll", async () => {
@@ -365,6 +415,7 @@ describe("cluster engine against the API test server", function () {
         });
 
         it("waits for a Kustomization a parent has not created yet (no immediate failure), and says so", async () => {
+            api.flux.setRevision(`main@sha1:${SHA}`); // the source has it already: the Kustomizations are asked
             const said: string[] = [];
             await assert.rejects(
                 waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: [{ name: "nope" }], revision: SHA, timeoutMs: 300, pollMs: 20, onProgress: (m) => said.push(m) }),
