@@ -5,7 +5,7 @@
  *   - `kubectl apply --server-side -f` of the same objects as one YAML file (apply-2000's peer);
  *   - the real kustomize-controller applying them from a GitRepository (apply-2000-vs-flux's peer):
  *     timed from creating the Kustomization (the GitRepository's artifact is already there) until
- *     it is Ready with the commit as lastAppliedRevision.
+ *     it is Ready with the commit as lastAppliedRevision (APPLY_FLUX_RUNS runs, default 1: it takes minutes).
  * Each run applies into new Namespaces (prefix per run), so every run creates all 2,000.
  *
  * server=real: the kube-apiserver + etcd of the local control plane (engine/localcluster, the
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
         // apply-2000-vs-flux: one repo, one folder per run; the GitRepository is Ready before the timing.
         const { ClusterClient, applyStaged } = await import("../../engine/cluster");
         const client = ClusterClient.fromKubeconfig(kubeconfig);
-        const flux = Math.max(1, Math.min(RUNS, 2));
+        const flux = Number(process.env.APPLY_FLUX_RUNS ?? 1);
         const { work } = workTree(plane.fleetRoot, "apply");
         for (let r = 0; r < flux; r++) {
             fs.mkdirSync(path.join(work, `run${r}`));
