@@ -77,7 +77,9 @@ async function main(): Promise<void> {
         for (let r = 0; r < RUNS; r++) {
             await wipe();
             let t0 = Date.now();
-            const res = await reconcile(input, { inventory: first.inventory, clusterFingerprint: first.clusterFingerprint });
+            const res = await reconcile(input, { inventory: first.inventory, clusterFingerprint: first.clusterFingerprint }, (m) =>
+                process.stderr.write(`dr: ours +${((Date.now() - t0) / 1000).toFixed(2)}s ${m.slice(0, 160)}\n`),
+            );
             ours = Math.min(ours, (Date.now() - t0) / 1000);
             if (res.commit !== commit || res.committed) throw new Error(`recovery made a commit (${res.commit}), it must apply ${commit}`);
             recoverySeconds = res.recoverySeconds;
