@@ -106,11 +106,11 @@ export function revisionMatches(actual: string | undefined, wanted: string): boo
 }
 
 /**
- * Asks Flux to reconcile now (annotates the GitRepository with reconcile.fluxcd.io/requestedAt,
- * and the Kustomizations not yet at the revision once the GitRepository's artifact is) and waits
- * until the artifact is at the revision and every Kustomization is Ready with
- * lastAppliedRevision at it and its latest generation observed. It watches the objects, so it
- * returns as soon as Flux reports the revision.
+ * Asks Flux to reconcile now (annotates the GitRepository with reconcile.fluxcd.io/requestedAt;
+ * the Kustomizations only when it does not bring a new artifact, see below) and waits until the
+ * artifact is at the revision and every Kustomization is Ready with lastAppliedRevision at it and
+ * its latest generation observed. It watches the objects, so it returns as soon as Flux reports
+ * the revision.
  *
  * A Kustomization that is Ready=False after attempting this revision (or Stalled) fails the wait
  * at once, naming it and quoting its condition message. On timeout, the error names the first
