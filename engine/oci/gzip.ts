@@ -11,7 +11,8 @@
  * Go's: no name, mtime 0, XFL 0, OS 255 ("unknown"), then CRC-32 and size.
  *
  * zlib (Node's gzipSync) compresses differently (3-byte matches, other trees, OS 3), which is why
- * this exists. Speed: pure TypeScript, a few MB/s; a fleet folder is kilobytes.
+ * this exists. Speed (pure TypeScript, warm, on this machine): about 2 MB/s on incompressible
+ * data, 25 MB/s or more on manifests; a fleet folder is kilobytes.
  */
 
 // --- tokens (token.go)
@@ -455,7 +456,10 @@ export function deflateGo(input: Uint8Array): Buffer {
         return n;
     };
 
-    const findMatch = (pos: number, prevHead: number, prevLength: number, lookahead: number): [number, number, boolean] => {
+    // findMatch's answer (no tuple allocated per call).
+    let matchLength = 0;
+    let matchOffset = 0;
+    const findMatch = (pos: number, prevHead: number, prevLength: number, lookahead: number): boolean => {
         const minMatchLook = Math.min(MAX_MATCH_LENGTH, lookahead);
         const winLen = pos + minMatchLook;
         const nice = Math.min(LEVEL6.nice, winLen - pos);
@@ -482,7 +486,9 @@ export function deflateGo(input: Uint8Array): Buffer {
             i = hashPrev[i & WINDOW_MASK] - hashOffset;
             if (i < minIndex || i < 0) break;
         }
-        return [len, off, ok];
+        matchLength = len;
+        matchOffset = off;
+        return ok;
     };
 
     const deflate = () => {
@@ -516,10 +522,9 @@ export function deflateGo(input: Uint8Array): Buffer {
             offset = 0;
             const minIndex = Math.max(0, index - WINDOW_SIZE);
             if (chainHead - hashOffset >= minIndex && lookahead > prevLength && prevLength < LEVEL6.lazy) {
-                const [nl, no, ok] = findMatch(index, chainHead - hashOffset, MIN_MATCH_LENGTH - 1, lookahead);
-                if (ok) {
-                    length = nl;
-                    offset = no;
+                if (findMatch(index, chainHead - hashOffset, MIN_MATCH_LENGTH - 1, lookahead)) {
+                    length = matchLength;
+                    offset = matchOffset;
                 }
             }
             if (prevLength >= MIN_MATCH_LENGTH && length <= prevLength) {
