@@ -21,7 +21,7 @@
 # <bin>/status/times has one line per build: "<name> wall=<s> cpu=<s> <cached|built|failed> load=<1-min load> <date>".
 # Progress goes to stderr; stdout is only the bin folder (for GITOPS_E2E_BIN).
 #
-#   scripts/e2e-build.sh [piece...]     pieces: kube flux helm kwok pulumi langhost k8sprovider cosign
+#   scripts/e2e-build.sh [piece...]     pieces: kube flux helm kwok pulumi langhost k8sprovider fluxtar cosign
 #                                        (default all but helm and cosign). Exit 1 if a required
 #                                        piece failed. GOFLAGS from the environment (e.g. -p=1 on a
 #                                        busy machine) are kept.
@@ -136,7 +136,7 @@ pieces=("$@")
 # helm-controller is built on request only (`scripts/e2e-build.sh helm`): no test uses it yet, and the
 # local control plane starts it only when it is there. cosign too (`scripts/e2e-build.sh cosign`):
 # only the OCI signing test needs it, and it skips itself without it.
-[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost k8sprovider)
+[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost k8sprovider fluxtar)
 rc=0
 for p in "${pieces[@]}"; do
   case $p in
@@ -157,8 +157,9 @@ for p in "${pieces[@]}"; do
         copy pulumi-resource-pulumi-nodejs "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" || rc=1
       else rc=1; fi ;;
     k8sprovider) k8sprovider || rc=1 ;;
+    fluxtar) build fluxtar fluxtar . || rc=1 ;;
     cosign) build cosign cosign github.com/sigstore/cosign/v3/cmd/cosign || rc=1 ;;
-    *) echo "e2e-build: unknown piece $p (kube flux helm kwok pulumi langhost k8sprovider cosign)" >&2; rc=2 ;;
+    *) echo "e2e-build: unknown piece $p (kube flux helm kwok pulumi langhost k8sprovider fluxtar cosign)" >&2; rc=2 ;;
   esac
 done
 echo "$BIN"
