@@ -207,6 +207,11 @@ describe("e2e: a commit travels as an OCI artifact to the real source-controller
         const signed = await publishFleetCommit({ repo, branch: "main", commit: c1.commit, target });
 
         // A key pair for this test, and the signature of that digest in the registry (no Rekor).
+        // cosign v3 signs into a Sigstore bundle attached as an OCI referrer (docker-registry 2.8
+        // has no referrers API, so under the sha256-<digest> tag); --use-signing-config=false, since
+        // v3 otherwise fetches the public signing config from TUF and refuses --tlog-upload=false.
+        // source-controller v1.9.4 verifies a *.pub key offline (internal/oci/cosign: Offline,
+        // IgnoreTlog), so nothing here reaches the internet.
         const keys = path.join(dir, "cosign");
         fs.mkdirSync(keys);
         const password = randomBytes(12).toString("hex");
