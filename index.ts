@@ -5,10 +5,21 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { readStackConfig } from "./components/config";
+import { GitopsError } from "./engine/errors";
 import { Platform } from "./components/platform";
 import { stackDeliveryOutputs } from "./engine/report/metrics";
 
-const { config, secrets } = readStackConfig(pulumi.getStack(), __dirname);
+const { config, secrets } = stackConfig();
+
+/** The validated stack config. A config error is reported as its message (file, key, fix), without a stack trace. */
+function stackConfig(): ReturnType<typeof readStackConfig> {
+    try {
+        return readStackConfig(pulumi.getStack(), __dirname);
+    } catch (e) {
+        if (e instanceof GitopsError) throw new pulumi.RunError(e.message);
+        throw e;
+    }
+}
 const actionsSecretNames = Object.keys(new pulumi.Config("gitops").getObject<Record<string, string>>("actionsSecrets") ?? {});
 const platform = new Platform(config.stack, { config, secrets, projectDir: __dirname, actionsSecretNames });
 
@@ -33,7 +44,7 @@ export const kustomizations = platform.plan.kustomizations;
 /** Per app with a canary: analysis steps, minimum seconds to full promotion, seconds to roll back. */
 export const canaries = platform.canaryTimes;
 /** The GitHub webhook URL (or path) of the fleet Receiver (secret: it is derived from the token). */
-export const receiverWebhookUrl = platform.receiver?.webhookUrl;
+export const receiverWebhookUrl = platform.receiverWebhookUrl;
 /**
  * Delivery metrics of this environment (deployment frequency, lead time, change failure rate,
  * time to restore), read from the fleet repo's history after the sync. Not computed in preview.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tears down what `npm run up` made: `pulumi destroy` of the stack (with the same arguments up
-# used), then the local control plane down, then the fleet server up started for k3d. Leaves no
-# process or port behind. The fleet repo (.fleet) and Pulumi's state stay.
+# used), then the local control plane down with its data (etcd, artifacts, certificates: the next
+# `npm run up` starts a fresh cluster, as after deleting a k3d cluster), then the fleet server up
+# started for k3d. Leaves no process or port behind. The fleet repo (.fleet) and Pulumi's state stay.
 #
 #   npm run down             # dev
 #   npm run down -- test     # another stack
@@ -39,8 +40,8 @@ else
 fi
 
 if node bin/gitops local --help >/dev/null 2>&1; then
-  say "gitops local down"
-  node bin/gitops local down >&2 || rc=1
+  say "gitops local down --purge"
+  node bin/gitops local down --purge >&2 || rc=1
 fi
 if [ -f "$work/fleet-serve.pid" ]; then
   pid=$(cat "$work/fleet-serve.pid")

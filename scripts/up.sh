@@ -101,7 +101,7 @@ case $GITOPS_CLUSTER_KIND in
     # The stack adopts it (gitops:cluster.kind local). When the stack file says k3d, Pulumi gets a
     # copy that says local; Pulumi.$stack.yaml itself is not changed.
     if [ "$GITOPS_CLUSTER_CONFIGURED" != local ]; then
-      node bin/gitops up config --stack "$stack" --out "$work/Pulumi.$stack.yaml" >/dev/null
+      node bin/gitops up config --stack "$stack" --out "$work/Pulumi.$stack.yaml" | sed "s/^/== /" >&2
       config+=(--config-file "$work/Pulumi.$stack.yaml")
     fi ;;
   none) ;;
@@ -120,5 +120,5 @@ pulumi up "${config[@]}" --yes --skip-preview
 say "pulumi up took $(elapsed $t0)"
 
 # 6. What runs now, and how to look and tear down.
-node bin/gitops up summary --kind "$GITOPS_CLUSTER_KIND" "${config[@]}"
+node bin/gitops up summary --kind "$GITOPS_CLUSTER_KIND" --stack "$stack"
 say "npm run up took $(elapsed $t_start) in all"

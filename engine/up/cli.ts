@@ -26,17 +26,21 @@ export const upConfigCommand: Command = {
 
 Writes Pulumi.NAME.yaml as \`npm run up\` passes it to Pulumi (--config-file) when the local
 control plane stands in for the configured cluster (k3d or kind without a Docker engine): the
-same settings with gitops:cluster.kind local. Pulumi.NAME.yaml itself is not changed.
+same settings with gitops:cluster.kind local, less what needs Helm charts (gitops:releases,
+Helm sources, gitops:delivery): the local control plane runs no helm-controller and fetches no
+charts from the internet, so the Kustomizations waiting on those releases would never be Ready.
+Each setting left out is printed with the reason. Pulumi.NAME.yaml itself is not changed.
 `,
     async run(args, io) {
         const f = flags("up config", args, ["stack", "out", "project"]);
         if (!f.stack || !f.out) throw new GitopsError("gitops up config", "--stack and --out are required", "see 'gitops up config --help'");
         const project = path.resolve(f.project ?? ".");
-        const text = localStackFile(project, f.stack);
+        const { text, leftOut } = localStackFile(project, f.stack);
         fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
         fs.writeFileSync(`${f.out}.tmp`, text);
         fs.renameSync(`${f.out}.tmp`, f.out);
-        io.out(`wrote ${f.out}\n`);
+        io.out(`wrote ${f.out}: Pulumi.${f.stack}.yaml with gitops:cluster.kind local\n`);
+        for (const l of leftOut) io.out(`  left out ${l.key}: ${l.why}\n`);
         return 0;
     },
 };
@@ -44,7 +48,7 @@ same settings with gitops:cluster.kind local. Pulumi.NAME.yaml itself is not cha
 export const upSummaryCommand: Command = {
     path: ["up", "summary"],
     summary: "what runs after npm run up: the fleet commit, the Kustomizations Ready at it, the apps' Deployments",
-    help: `Usage: gitops up summary --stack NAME --kind KIND [--config-file FILE] [--project DIR]
+    help: `Usage: gitops up summary --stack NAME --kind KIND [--project DIR]
 
 Prints what runs for a stack after \`npm run up\`: the cluster, the fleet commit (Pulumi's
 fleetCommit output), each Flux Kustomization and whether it is Ready at that commit, each app's
@@ -52,13 +56,12 @@ Deployment, how to look, and how to tear down. KIND is the cluster that runs (lo
 existing, none). Needs the Pulumi CLI on PATH and the stack selected.
 `,
     async run(args, io) {
-        const f = flags("up summary", args, ["stack", "kind", "config-file", "project"]);
+        const f = flags("up summary", args, ["stack", "kind", "project"]);
         if (!f.stack || !f.kind) throw new GitopsError("gitops up summary", "--stack and --kind are required", "see 'gitops up summary --help'");
         const project = path.resolve(f.project ?? ".");
         // The kubeconfig output is a secret: read it only when it is the way in (k3d, kind).
         const secrets = f.kind === "k3d" || f.kind === "kind";
         const pulumiArgs = ["stack", "output", "--json", "--stack", f.stack, ...(secrets ? ["--show-secrets"] : [])];
-        if (f["config-file"]) pulumiArgs.push("--config-file", f["config-file"]);
         let outputs: Record<string, unknown>;
         try {
             outputs = JSON.parse((await run("pulumi", pulumiArgs, { cwd: project, maxBuffer: 64 << 20 })).stdout);

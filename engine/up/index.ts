@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
 import { parseDocument } from "yaml";
-import { loadStackFile } from "../config/load";
+import { loadStackFile, splitStackFileConfig } from "../config/load";
+import { parseStackConfig } from "../config/schema";
 import { GitopsError } from "../errors";
 
 const run = promisify(execFile);
@@ -40,17 +41,72 @@ export function readLocalState(dir: string): LocalPlaneState {
     return s as LocalPlaneState;
 }
 
+/** A setting the local stand-in leaves out, and why. */
+export interface LeftOut {
+    key: string;
+    why: string;
+}
+
+export interface LocalStackFile {
+    text: string;
+    /** Settings of Pulumi.<stack>.yaml that the copy leaves out (said by `npm run up`). */
+    leftOut: LeftOut[];
+}
+
+/** Why Helm-based settings cannot run on the local control plane. */
+const NO_HELM =
+    "Helm charts come from the internet and the local control plane runs no helm-controller; with k3d and a network they run as written";
+
 /**
  * Pulumi.<stack>.yaml as Pulumi gets it when the local control plane stands in for the configured
  * cluster (k3d or kind without Docker): the same file with gitops:cluster.kind local, so the stack
  * adopts the plane `gitops local up` started and Flux pulls the fleet from its loopback server.
- * Everything else (secrets, encryptionsalt, comments) is kept as written.
+ * What needs Helm charts (gitops:releases, Helm sources, gitops:delivery: Istio, Flagger,
+ * Prometheus, Grafana) is left out and listed in `leftOut`: the plane has no helm-controller and
+ * no network to fetch charts, and the Kustomizations that wait on those releases (and every one
+ * that depends on them, apps included) would never become Ready. Everything else (secrets,
+ * encryptionsalt, comments) is kept as written.
  */
-export function localStackFile(projectDir: string, stack: string): string {
+export function localStackFile(projectDir: string, stack: string): LocalStackFile {
     const { file } = loadStackFile(projectDir, stack); // validates it first
     const doc = parseDocument(fs.readFileSync(file, "utf8"));
     doc.setIn(["config", "gitops:cluster", "kind"], "local");
-    return `# Written by npm run up from ${path.basename(file)} (the local control plane stands in for the cluster). Edit ${path.basename(file)}, not this file.\n${doc.toString()}`;
+    const leftOut: LeftOut[] = [];
+    const config = doc.getIn(["config"]) as { toJSON(): Record<string, unknown> } | undefined;
+    const json = (config?.toJSON() ?? {}) as Record<string, any>;
+    if (Array.isArray(json["gitops:releases"]) && json["gitops:releases"].length) {
+        doc.deleteIn(["config", "gitops:releases"]);
+        leftOut.push({ key: "gitops:releases", why: `${json["gitops:releases"].map((r: any) => r?.name).join(", ")}: ${NO_HELM}` });
+    }
+    if (Array.isArray(json["gitops:sources"])) {
+        const helm = (json["gitops:sources"] as any[]).map((s, i) => ({ s, i })).filter(({ s }) => s?.kind === "helm");
+        // From the last, so the indexes stay right.
+        for (const { i } of [...helm].reverse()) doc.deleteIn(["config", "gitops:sources", i]);
+        if (helm.length === json["gitops:sources"].length) doc.deleteIn(["config", "gitops:sources"]);
+        if (helm.length) leftOut.push({ key: "gitops:sources (kind helm)", why: `${helm.map(({ s }) => s.name).join(", ")}: ${NO_HELM}` });
+    }
+    const delivery = json["gitops:delivery"] as Record<string, any> | undefined;
+    const on = delivery ? Object.entries(delivery).filter(([, v]) => v && typeof v === "object" && v.enabled === true).map(([k]) => k) : [];
+    if (on.length) {
+        doc.deleteIn(["config", "gitops:delivery"]);
+        leftOut.push({ key: "gitops:delivery", why: `${on.join(", ")} (and the gateway that needs them): ${NO_HELM}` });
+        // A canary needs Flagger (and its mesh): the app is deployed as a plain Deployment.
+        const apps = Array.isArray(json["gitops:apps"]) ? (json["gitops:apps"] as any[]) : [];
+        apps.forEach((a, i) => {
+            if (a && typeof a === "object" && "canary" in a) {
+                doc.deleteIn(["config", "gitops:apps", i, "canary"]);
+                leftOut.push({ key: `gitops:apps[${i}].canary`, why: `${a.name} is rolled out as a plain Deployment: its canary needs Flagger (gitops:delivery)` });
+            }
+        });
+    }
+    const header = [
+        `# Written by npm run up from ${path.basename(file)} (the local control plane stands in for the cluster). Edit ${path.basename(file)}, not this file.`,
+        ...leftOut.map((l) => `# Left out here: ${l.key}: ${l.why}.`),
+    ];
+    // What Pulumi gets must be valid on its own: checked here, before anything starts.
+    const derived = (doc.toJSON() as { config?: Record<string, unknown> }).config ?? {};
+    parseStackConfig(splitStackFileConfig(derived, `${path.basename(file)} (as npm run up passes it for the local control plane)`).raw, stack, path.basename(file));
+    return { text: `${header.join("\n")}\n${doc.toString()}`, leftOut };
 }
 
 // ---------------------------------------------------------------- summary

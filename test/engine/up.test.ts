@@ -29,20 +29,46 @@ describe("npm run up: stack file and summary (engine/up)", function () {
     afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
     describe("the stack file when the local control plane stands in", () => {
-        it("says kind local and keeps every other setting, secret and comment; Pulumi.dev.yaml is unchanged", () => {
+        it("says kind local, leaves out what needs Helm charts and says why, keeps every other setting, secret and comment; Pulumi.dev.yaml is unchanged", () => {
             const file = path.join(project, "Pulumi.dev.yaml");
             fs.appendFileSync(file, "encryptionsalt: v1:abc:def\n");
             fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace("config:\n", "config:\n  gitops:githubToken:\n    secure: v1:AAAA\n"));
             const before = fs.readFileSync(file, "utf8");
-            const text = localStackFile(project, "dev");
+            const { text, leftOut } = localStackFile(project, "dev");
             assert.strictEqual(fs.readFileSync(file, "utf8"), before);
             const derived = parse(text);
             const original = parse(before);
             assert.strictEqual(derived.config["gitops:cluster"].kind, "local");
+            // The embedded dev stack has Helm releases, Helm sources and progressive delivery.
+            assert.ok(original.config["gitops:releases"]?.length && original.config["gitops:delivery"], "Pulumi.dev.yaml has releases and delivery");
+            assert.deepStrictEqual(leftOut.map((l) => l.key), ["gitops:releases", "gitops:sources (kind helm)", "gitops:delivery", "gitops:apps[0].canary"]);
+            assert.ok(original.config["gitops:apps"][0].canary, "the dev app has a canary");
+            assert.ok(!("canary" in derived.config["gitops:apps"][0]), "the copy rolls it out without one");
+            delete original.config["gitops:apps"][0].canary;
+            assert.match(leftOut[0].why, /metrics-server: .*helm-controller/);
+            assert.match(leftOut[2].why, /istio, flagger, prometheus, grafana/);
+            for (const l of leftOut) assert.ok(text.includes(`# Left out here: ${l.key}: `), `the file says it left out ${l.key}`);
+            const helmSources = (original.config["gitops:sources"] as any[]).filter((s) => s.kind === "helm");
+            const rest = (original.config["gitops:sources"] as any[]).filter((s) => s.kind !== "helm");
+            assert.ok(helmSources.length > 0);
+            if (rest.length) assert.deepStrictEqual(derived.config["gitops:sources"], rest);
+            else assert.ok(!("gitops:sources" in derived.config));
+            for (const k of ["gitops:releases", "gitops:sources", "gitops:delivery"]) {
+                delete derived.config[k];
+                delete original.config[k];
+            }
             derived.config["gitops:cluster"].kind = original.config["gitops:cluster"].kind;
             assert.deepStrictEqual(derived, original);
             assert.match(text, /^# Written by npm run up from Pulumi\.dev\.yaml/);
-            assert.ok(text.includes("# Quick canary in dev"), "comments are kept");
+            assert.ok(text.includes("# Notifications: secrets (webhook URLs, tokens) come from"), "comments are kept");
+        });
+
+        it("a stack without Helm settings leaves nothing out", () => {
+            fs.writeFileSync(path.join(project, "Pulumi.dev.yaml"), "config:\n  gitops:cluster:\n    kind: k3d\n  gitops:fleet:\n    url: .fleet/fleet.git\n");
+            const { text, leftOut } = localStackFile(project, "dev");
+            assert.deepStrictEqual(leftOut, []);
+            assert.strictEqual(parse(text).config["gitops:cluster"].kind, "local");
+            assert.ok(!text.includes("Left out"));
         });
 
         it("gitops up config writes it; bad config is refused and writes nothing", async () => {
