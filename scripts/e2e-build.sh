@@ -19,8 +19,10 @@
 # <bin>/status/times has one line per build: "<name> wall=<s> cpu=<s> <cached|built|failed> load=<1-min load> <date>".
 # Progress goes to stderr; stdout is only the bin folder (for GITOPS_E2E_BIN).
 #
-#   scripts/e2e-build.sh [piece...]     pieces: kube flux helm kwok pulumi langhost
-#                                        (default all). Exit 1 if a required piece failed.
+#   scripts/e2e-build.sh [piece...]     pieces: kube flux helm kwok pulumi langhost fluxtar cosign
+#                                        (default all but helm and cosign). Exit 1 if a required
+#                                        piece failed. GOFLAGS from the environment (e.g. -p=1 on a
+#                                        busy machine) are kept.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -37,7 +39,7 @@ if ! usable "$CACHE"; then
 fi
 BIN=$CACHE/bin
 mkdir -p "$BIN/status"
-export GOCACHE=$CACHE/gocache GOMODCACHE=$CACHE/gomod GOFLAGS=-mod=mod GOTOOLCHAIN=local
+export GOCACHE=$CACHE/gocache GOMODCACHE=$CACHE/gomod GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod" GOTOOLCHAIN=local
 # A Go build cache that fails its own check is dropped and rebuilt once (clean fallback).
 go env GOCACHE >/dev/null 2>&1 || { rm -rf "$GOCACHE"; mkdir -p "$GOCACHE"; }
 
@@ -116,8 +118,9 @@ kwok_stages() {
 
 pieces=("$@")
 # helm-controller is built on request only (`scripts/e2e-build.sh helm`): no test uses it yet, and the
-# local control plane starts it only when it is there.
-[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost)
+# local control plane starts it only when it is there. cosign too (`scripts/e2e-build.sh cosign`):
+# only the OCI signing test needs it, and it skips itself without it.
+[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost fluxtar)
 rc=0
 for p in "${pieces[@]}"; do
   case $p in
@@ -137,7 +140,9 @@ for p in "${pieces[@]}"; do
         sdk=$(moddir langhost github.com/pulumi/pulumi/sdk/v3)
         copy pulumi-resource-pulumi-nodejs "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" || rc=1
       else rc=1; fi ;;
-    *) echo "e2e-build: unknown piece $p (kube flux helm kwok pulumi langhost)" >&2; rc=2 ;;
+    fluxtar) build fluxtar fluxtar . || rc=1 ;;
+    cosign) build cosign cosign github.com/sigstore/cosign/v3/cmd/cosign || rc=1 ;;
+    *) echo "e2e-build: unknown piece $p (kube flux helm kwok pulumi langhost fluxtar cosign)" >&2; rc=2 ;;
   esac
 done
 echo "$BIN"

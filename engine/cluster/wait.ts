@@ -178,6 +178,14 @@ export async function waitForRevision(client: ClusterClient, w: RevisionWait): P
                 if (stalled?.status === "True") {
                     throw new GitopsError(idOf(repo), `source is stalled: ${stalled.reason ?? ""}: "${stalled.message ?? ""}"`, `fix the ${repo.kind} (URL, credentials, ref${repo.kind === "OCIRepository" ? ", signature" : ""})`);
                 }
+                const refused = signatureRefused(repoObj, want);
+                if (refused) {
+                    throw new GitopsError(
+                        idOf(repo),
+                        `source-controller refused the signature of ${want}: "${refused}"`,
+                        "sign that digest with the key whose public half is in the Secret that spec.verify.secretRef names (cosign sign --key ...), or fix gitops:fleet.oci.verify; then run again",
+                    );
+                }
                 if (!revisionMatches(repoStatus.artifact?.revision, want)) {
                     const ready = findCondition(repoObj, "Ready");
                     waitingFor = {
@@ -331,6 +339,23 @@ class ChangeFeed {
         this.changed = true;
         this.wake?.();
     }
+}
+
+/**
+ * The message of source-controller's verdict that the wanted revision's signature does not
+ * verify (OCIRepository spec.verify): Ready=False with reason VerificationError, naming that
+ * digest, reached after the latest reconcile request (status.lastHandledReconcileAt equals the
+ * reconcile.fluxcd.io/requestedAt annotation, so a verdict from before a new signature is not
+ * taken for the answer). Undefined otherwise: the wait goes on.
+ */
+export function signatureRefused(source: KubeObject, revision: string): string | undefined {
+    const ready = findCondition(source, "Ready");
+    if (ready?.status !== "False" || ready.reason !== "VerificationError") return undefined;
+    const requested = source.metadata.annotations?.[RECONCILE_REQUESTED_AT];
+    const handled = (source.status as { lastHandledReconcileAt?: string } | undefined)?.lastHandledReconcileAt;
+    if (requested === undefined || requested !== handled) return undefined;
+    const sha = revisionSha(revision);
+    return sha && ready.message?.toLowerCase().includes(sha) ? ready.message : undefined;
 }
 
 /**

@@ -4,6 +4,7 @@
  * ("not pushed twice") is read from the requests the registry actually received.
  */
 import * as assert from "assert";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as net from "net";
@@ -29,6 +30,7 @@ import {
 } from "../../engine/oci";
 import { RecordingProxy, startRecordingProxy, startRegistry, TestRegistry } from "../helpers/registry";
 
+const E2E_BIN = process.env.GITOPS_E2E_BIN || "/var/cache/gitops-e2e/bin";
 const HTPASSWD = path.join(__dirname, "../fixtures/images/htpasswd");
 const USER = "flux";
 const PASS = "s3cret-test-only";
@@ -80,6 +82,51 @@ describe("oci: artifact layer (pure)", () => {
         // a PAX header exactly as Go's archive/tar does.
         const files = { "clusters/dev/kustomization.yaml": "a: 1\n", "apps/x.yaml": "x\n", [`apps/${"n".repeat(120)}.yaml`]: "long\n" };
         assert.strictEqual(sha256(tar(entriesFromFiles(files))), "sha256:c6d0da350d1dadab2d1caba482f09c9df3b8423edb66a25cf91fd0abebae99f8");
+        // The same tree through tar.Tar(dir, w) (gzip, as `flux push artifact` builds its layer).
+        assert.strictEqual(contentLayer(entriesFromFiles(files)).digest, "sha256:a3ae49648a9de5108e8359209434d0aad2f8eb9bd0d0c8af71c238ac21a08986");
+    });
+
+    it("writes the layer fluxcd/pkg/tar writes, byte for byte (the fluxtar binary from scripts/e2e-build.sh, on trees of several shapes)", function () {
+        const fluxtar = path.join(E2E_BIN, "fluxtar");
+        if (!fs.existsSync(fluxtar)) {
+            // eslint-disable-next-line no-console
+            console.log(`    skipped: ${fluxtar} is missing; build it with \`scripts/e2e-build.sh fluxtar\``);
+            this.skip();
+        }
+        this.timeout(60_000);
+        const rnd = (n: number, seed: number) => {
+            // A fixed pseudo-random stream (xorshift): incompressible, the same on every run.
+            const b = Buffer.alloc(n);
+            let x = seed;
+            for (let i = 0; i < n; i++) {
+                x ^= x << 13;
+                x ^= x >>> 17;
+                x ^= x << 5;
+                b[i] = x & 0xff;
+            }
+            return b;
+        };
+        const yaml = (i: number) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm-${i}, namespace: team-${i % 7}}\ndata: {key: "${"v".repeat(i % 50)}"}\n---\n`;
+        const trees: Array<[string, Record<string, Buffer | string>]> = [
+            ["an empty folder", {}],
+            ["a fleet", { "clusters/dev/kustomization.yaml": "resources: [app.yaml]\n", "clusters/dev/app.yaml": yaml(1), ".git/HEAD": "ref: refs/heads/main\n" }],
+            ["incompressible data over several blocks", { "bin/a.bin": rnd(200_000, 7), "bin/b.bin": rnd(70_000, 11), "small.txt": "x" }],
+            ["a large manifest (window slides, long matches, long names)", { "all.yaml": Array.from({ length: 20_000 }, (_, i) => yaml(i)).join(""), [`deep/${"d".repeat(90)}/${"f".repeat(80)}.yaml`]: "long\n", "zeros": Buffer.alloc(300_000) }],
+        ];
+        for (const [what, files] of trees) {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-fluxtar-"));
+            try {
+                for (const [p, c] of Object.entries(files)) {
+                    fs.mkdirSync(path.join(dir, path.dirname(p)), { recursive: true });
+                    fs.writeFileSync(path.join(dir, p), c);
+                }
+                const theirs = execFileSync(fluxtar, [dir], { maxBuffer: 1 << 28 });
+                const ours = contentLayer(entriesFromDir(dir, [])).bytes;
+                assert.ok(ours.equals(theirs), `${what}: ${ours.length} bytes, fluxcd/pkg/tar ${theirs.length}; first difference at byte ${ours.findIndex((b, i) => b !== theirs[i])}`);
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        }
     });
 
     it("is reproducible: file times, umask and creation order do not change the layer digest", () => {
