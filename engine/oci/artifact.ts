@@ -4,16 +4,16 @@
  * manifest carrying the source, revision and created annotations.
  *
  * The layer is reproducible: entries in lexical walk order (the root "." first), names relative
- * to the root, uid/gid 0, no user or group names, zero times, USTAR headers, gzip as Go writes
- * it (./gzip.ts). The layer bytes equal what fluxcd/pkg/tar writes for the same tree, so the
- * same folder has the same layer digest whether `gitops push artifact` or `flux push artifact`
- * built it.
+ * to the root, uid/gid 0, no user or group names, zero times, USTAR headers. The tar bytes equal
+ * what fluxcd/pkg/tar writes for the same tree (test/engine/oci.test.ts compares them with it);
+ * the gzip stream is Node's zlib at level 6 with mtime 0. Go's deflate makes other (equally
+ * valid) bytes, so a layer digest is stable across our runs but not equal to the flux CLI's.
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { gzipSync } from "zlib";
 import { GitopsError } from "../errors";
-import { gzipGo } from "./gzip";
 
 export const MEDIA_TYPE = {
     manifest: "application/vnd.oci.image.manifest.v1+json",
@@ -273,10 +273,10 @@ export function tar(entries: readonly TarEntry[]): Buffer {
     return Buffer.concat(parts);
 }
 
-/** The content layer: tar + gzip, byte for byte what fluxcd/pkg/tar writes for the same entries. */
+/** The content layer: tar + gzip, byte-for-byte the same for the same entries (gzip mtime 0, level 6). */
 export function contentLayer(entries: readonly TarEntry[]): { bytes: Buffer; digest: string; diffId: string } {
     const t = tar(entries);
-    const bytes = gzipGo(t);
+    const bytes = gzipSync(t, { level: 6 });
     return { bytes, digest: sha256(bytes), diffId: sha256(t) };
 }
 

@@ -48,6 +48,8 @@ describe("signature refused by source-controller", () => {
     it("fails waitForRevision at once, naming the OCIRepository, quoting the controller and saying what to do", async () => {
         let gets = 0;
         const client = {
+            // A server that refuses watches: the wait polls.
+            watch: async () => undefined,
             mergePatch: async (_v: string, _k: string, _n: string, _ns: string, patch: { metadata: { annotations: Record<string, string> } }) => {
                 live = source({ requested: patch.metadata.annotations["reconcile.fluxcd.io/requestedAt"], handled: "old" });
                 return live;
