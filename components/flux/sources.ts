@@ -39,6 +39,8 @@ export interface OciSourceArgs extends CommonSourceArgs {
     readonly verify?: { provider?: "cosign" | "notation"; secretRef?: string; matchOIDCIdentity?: Array<{ issuer: string; subject: string }> };
     readonly provider?: "generic" | "aws" | "azure" | "gcp";
     readonly ignore?: string;
+    /** Plain HTTP to the registry. */
+    readonly insecure?: boolean;
 }
 
 export class OciSource extends ManifestComponent<OCIRepository> {
@@ -51,6 +53,8 @@ export interface HelmSourceArgs extends CommonSourceArgs {
     /** "default" (an index.yaml repository) or "oci". Default: "oci" for oci:// URLs. */
     readonly type?: "default" | "oci";
     readonly provider?: "generic" | "aws" | "azure" | "gcp";
+    /** Plain HTTP to an OCI registry (type "oci" only). */
+    readonly insecure?: boolean;
 }
 
 export class HelmSource extends ManifestComponent<HelmRepository> {
@@ -74,6 +78,7 @@ function toSource(name: string, kind: SourceConfig["kind"], args: CommonSourceAr
         layerSelector: a.layerSelector as SourceConfig["layerSelector"],
         type: a.type as SourceConfig["type"],
         provider: a.provider as string | undefined,
+        insecure: a.insecure === true ? true : undefined,
     };
 }
 

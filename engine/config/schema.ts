@@ -222,6 +222,8 @@ export interface SourceConfig {
     /** helm: "default" or "oci". */
     type?: "default" | "oci";
     provider?: string;
+    /** oci, and helm of type "oci": plain HTTP to the registry (spec.insecure). Set only when true. */
+    insecure?: boolean;
 }
 
 export interface RemediationConfig {
@@ -663,7 +665,7 @@ function readFlux(n: Node): FluxConfig {
     };
 }
 
-const SOURCE_KEYS = ["name", "kind", "namespace", "url", "interval", "ref", "ignore", "secretRef", "verify", "layerSelector", "type", "provider"];
+const SOURCE_KEYS = ["name", "kind", "namespace", "url", "interval", "ref", "ignore", "secretRef", "verify", "layerSelector", "type", "provider", "insecure"];
 
 function readSource(n: Node): SourceConfig {
     n.object(SOURCE_KEYS, true);
@@ -733,6 +735,11 @@ function readSource(n: Node): SourceConfig {
                     : undefined,
             };
         } else n.errors.add(v.key, "is not supported for helm sources", v.value);
+    }
+    const insecure = n.at("insecure");
+    if (insecure.present) {
+        if (kind === "git" || s.type === "default") n.errors.add(insecure.key, 'is only used by oci sources and helm sources of type "oci" (plain HTTP to a registry); remove it', insecure.value);
+        else if (insecure.bool(false)) s.insecure = true;
     }
     const l = n.at("layerSelector");
     if (l.present) {

@@ -51,6 +51,7 @@ describe("components: Flux sources and syncs", () => {
         const { HelmSource } = require("../../components/flux/sources");
         assert.deepStrictEqual(new HelmSource("bitnami", { url: "https://charts.bitnami.com/bitnami" }).manifest.spec, { interval: "1h0m0s", url: "https://charts.bitnami.com/bitnami" });
         assert.deepStrictEqual(new HelmSource("podinfo-oci", { url: "oci://ghcr.io/stefanprodan/charts" }).manifest.spec, { interval: "1h0m0s", url: "oci://ghcr.io/stefanprodan/charts", type: "oci" });
+        assert.deepStrictEqual(new HelmSource("local", { url: "oci://127.0.0.1:5000/charts", insecure: true }).manifest.spec, { interval: "1h0m0s", url: "oci://127.0.0.1:5000/charts", type: "oci", insecure: true });
     });
 
     it("FluxKustomization: path, prune, dependsOn, healthChecks, wait, timeout, postBuild, targetNamespace, SOPS", () => {
