@@ -88,7 +88,6 @@ function chartFiles(version: string, imageTag: string): Record<string, string> {
 }
 
 const why = unavailable();
-if (why) console.log(`e2e: the Helm release scenario is skipped: ${why}`);
 
 describe("e2e: a chart pushed as OCI is installed and upgraded by the real helm-controller", function () {
     let root: string;
