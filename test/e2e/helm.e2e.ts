@@ -131,7 +131,7 @@ describe("e2e: a chart pushed as OCI is installed and upgraded by the real helm-
     const condition = (o: any, type: string) => (o?.status?.conditions ?? []).find((c: any) => c.type === type);
 
     /** Commits the stack's fleet and waits until every Kustomization applied it (infrastructure-releases waits on the HelmRelease). */
-    async function commitAndApply(cfg: ReturnType<typeof stack>, first: boolean): Promise<{ commit: string; seconds: number }> {
+    async function commitAndApply(cfg: ReturnType<typeof stack>, first: boolean): Promise<{ commit: string; at: number; seconds: number }> {
         const plan = renderFleet(cfg);
         const repo = path.join(root, "fleet.git");
         if (first) await ensureBareRepo(repo);
@@ -148,7 +148,7 @@ describe("e2e: a chart pushed as OCI is installed and upgraded by the real helm-
             const hr = await json(["get", "helmreleases.helm.toolkit.fluxcd.io", "-n", "flux-system", CHART]).catch(() => undefined);
             throw new Error(`${(e as Error).message}\nHelmRelease Ready: ${JSON.stringify(condition(hr, "Ready"))}\nhelm-controller log:\n${tailLog("helm-controller")}`);
         });
-        return { commit: c.commit, seconds: (Date.now() - t0) / 1000 };
+        return { commit: c.commit, at: t0, seconds: (Date.now() - t0) / 1000 };
     }
 
     function tailLog(piece: "helm-controller" | "source-controller"): string {
@@ -166,6 +166,8 @@ describe("e2e: a chart pushed as OCI is installed and upgraded by the real helm-
             ready: condition(hr, "Ready")?.status,
             readyMessage: condition(hr, "Ready")?.message,
             history: (hr.status?.history ?? []).map((h: any) => ({ version: h.version, chartVersion: h.chartVersion, status: h.status })),
+            lastDeployed: Date.parse(hr.status?.history?.[0]?.lastDeployed ?? ""),
+            lastAttemptedRevision: hr.status?.lastAttemptedRevision,
             available: condition(dep, "Available")?.status,
             image: dep.spec.template.spec.containers[0].image,
             managers: (dep.metadata.managedFields ?? []).map((m: any) => m.manager),
@@ -190,9 +192,11 @@ describe("e2e: a chart pushed as OCI is installed and upgraded by the real helm-
                 return s.available === "True" ? s : undefined;
             }, 120_000, 500)
         ).value;
-        console.log(`    installed in ${first.seconds.toFixed(1)}s after the commit: ${JSON.stringify(v1.history)}`);
+        // helm-controller's own time (deployed, from the commit), then the whole chain (infrastructure-manifests and apps wait on dependsOn).
+        console.log(`    installed ${((v1.lastDeployed - first.at) / 1000).toFixed(1)}s after the commit, every Kustomization applied after ${first.seconds.toFixed(1)}s: ${JSON.stringify(v1.history)}`);
         assert.equal(v1.ready, "True", v1.readyMessage);
         assert.deepEqual(v1.history, [{ version: 1, chartVersion: "0.1.0", status: "deployed" }]);
+        assert.equal(v1.lastAttemptedRevision, "0.1.0");
         assert.deepEqual(v1.config, { greeting: "hello from the stack", chartVersion: "0.1.0" }, "the stack's value overrides the chart default");
         assert.equal(v1.image, "registry.example.com/hello:1.0.0");
         assert.ok(v1.managers.includes("helm-controller"), `helm-controller wrote the Deployment (managers: ${v1.managers.join(", ")})`);
@@ -210,12 +214,13 @@ describe("e2e: a chart pushed as OCI is installed and upgraded by the real helm-
                 return s.available === "True" && s.image.endsWith(":1.1.0") && s.history[0]?.chartVersion === "0.2.0" ? s : undefined;
             }, 120_000, 500)
         ).value;
-        console.log(`    upgraded in ${second.seconds.toFixed(1)}s after the commit: ${JSON.stringify(v2.history)}`);
+        console.log(`    upgraded ${((v2.lastDeployed - second.at) / 1000).toFixed(1)}s after the commit, every Kustomization applied after ${second.seconds.toFixed(1)}s: ${JSON.stringify(v2.history)}`);
         assert.equal(v2.ready, "True", v2.readyMessage);
         assert.deepEqual(v2.history.slice(0, 2), [
             { version: 2, chartVersion: "0.2.0", status: "deployed" },
             { version: 1, chartVersion: "0.1.0", status: "superseded" },
         ]);
+        assert.equal(v2.lastAttemptedRevision, "0.2.0");
         assert.deepEqual(v2.config, { greeting: "hello again", chartVersion: "0.2.0" });
         assert.equal(v2.image, "registry.example.com/hello:1.1.0");
     });
