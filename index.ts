@@ -44,7 +44,7 @@ export const kustomizations = platform.plan.kustomizations;
 /** Per app with a canary: analysis steps, minimum seconds to full promotion, seconds to roll back. */
 export const canaries = platform.canaryTimes;
 /** The GitHub webhook URL (or path) of the fleet Receiver (secret: it is derived from the token). */
-export const receiverWebhookUrl = platform.receiver?.webhookUrl;
+export const receiverWebhookUrl = platform.receiverWebhookUrl;
 /**
  * Delivery metrics of this environment (deployment frequency, lead time, change failure rate,
  * time to restore), read from the fleet repo's history after the sync. Not computed in preview.

@@ -4,6 +4,7 @@
  * No Pulumi, no I/O.
  */
 import { parseAllDocuments } from "yaml";
+import { splitImageRef } from "../engine/images/ref";
 
 export interface Doc {
     path: string;
@@ -38,20 +39,8 @@ const id = (o: any) => `${o?.kind}/${o?.metadata?.namespace ? o.metadata.namespa
 export const isFluxKustomization = (o: any) => o?.kind === "Kustomization" && group(o) === "kustomize.toolkit.fluxcd.io";
 export const isKustomizeFile = (o: any) => o?.kind === "Kustomization" && group(o) === "kustomize.config.k8s.io";
 
-/** Splits an image reference into repository, tag and digest. */
-export function splitImageRef(ref: string): { repo: string; tag?: string; digest?: string } {
-    let rest = ref.trim();
-    let digest: string | undefined;
-    const at = rest.indexOf("@");
-    if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-    }
-    const slash = rest.lastIndexOf("/");
-    const colon = rest.lastIndexOf(":");
-    if (colon > slash) return { repo: rest.slice(0, colon), tag: rest.slice(colon + 1), digest };
-    return { repo: rest, digest };
-}
+/** Splits an image reference into name (repository), tag and digest: the engine's one splitter. */
+export { splitImageRef };
 
 function mutable(tag: string | undefined, digest: string | undefined): string | undefined {
     if (digest) return undefined;
@@ -88,7 +77,7 @@ export function immutableVersions(docs: Doc[]): string[] {
         if (d.obj.kind === "CustomResourceDefinition") continue;
         containersOf(d.obj, (c) => {
             const ref = splitImageRef(c.image);
-            const o = overrides.get(ref.repo);
+            const o = overrides.get(ref.name);
             const tag = o?.newTag !== undefined ? String(o.newTag) : ref.tag;
             const digest = o?.digest ?? ref.digest;
             const why = mutable(tag, digest);

@@ -11,8 +11,6 @@
 #   langhost     pulumi-language-nodejs (github.com/pulumi/pulumi/sdk/v3), plus the launcher
 #                script shipped in that module's nodejs/dist: pulumi-resource-pulumi-nodejs
 #                (dynamic providers). Policy packs run through policy/analyzer (see there).
-#   k8sprovider  pulumi-resource-kubernetes (github.com/pulumi/pulumi-kubernetes/provider/v4,
-#                our own main + the module's schema.json / terraform-mapping.json)
 #
 # Cache: GOCACHE, GOMODCACHE and the binaries live in /var/cache/gitops-e2e/{gocache,gomod,bin}
 # (override with GITOPS_E2E_CACHE). If that folder is unusable, everything is built from scratch in
@@ -21,7 +19,7 @@
 # <bin>/status/times has one line per build: "<name> wall=<s> cpu=<s> <cached|built|failed> load=<1-min load> <date>".
 # Progress goes to stderr; stdout is only the bin folder (for GITOPS_E2E_BIN).
 #
-#   scripts/e2e-build.sh [piece...]     pieces: kube flux helm kwok pulumi langhost k8sprovider
+#   scripts/e2e-build.sh [piece...]     pieces: kube flux helm kwok pulumi langhost
 #                                        (default all). Exit 1 if a required piece failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -116,25 +114,11 @@ kwok_stages() {
   echo "ok (from $dir/kustomize/stage)" >"$BIN/status/kwok-stages.yaml"
 }
 
-# The Kubernetes provider: upstream's cmd main embeds generated files the module lacks, so our own
-# main (harness/k8sprovider/provider) embeds copies of the module's schema.json and
-# terraform-mapping.json (copied here at build time, never committed); the version, as upstream
-# sets it, is the @pulumi/kubernetes version in package.json.
-k8sprovider() {
-  local dir; dir=$(moddir k8sprovider github.com/pulumi/pulumi-kubernetes/provider/v4) || { echo "failed: github.com/pulumi/pulumi-kubernetes/provider/v4 did not resolve" >"$BIN/status/pulumi-resource-kubernetes"; return 1; }
-  local f
-  for f in schema.json terraform-mapping.json; do
-    install -m 0644 "$dir/cmd/pulumi-resource-kubernetes/$f" "$HARNESS/k8sprovider/provider/$f" || { echo "failed: $f not in $dir/cmd/pulumi-resource-kubernetes" >"$BIN/status/pulumi-resource-kubernetes"; return 1; }
-  done
-  local v; v=$(node -p 'require("./package.json").dependencies["@pulumi/kubernetes"]' 2>/dev/null || echo 0.0.0-dev)
-  build k8sprovider pulumi-resource-kubernetes ./provider "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$v"
-}
-
 pieces=("$@")
 # helm-controller is built on request only (`scripts/e2e-build.sh helm`; 451 CPU-s measured on a
 # cache shared with the flux piece): test/e2e/helm.e2e.ts is skipped, saying why, without it, and the
 # local control plane starts it only when it is there.
-[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost k8sprovider)
+[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost)
 rc=0
 for p in "${pieces[@]}"; do
   case $p in
@@ -154,8 +138,7 @@ for p in "${pieces[@]}"; do
         sdk=$(moddir langhost github.com/pulumi/pulumi/sdk/v3)
         copy pulumi-resource-pulumi-nodejs "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" || rc=1
       else rc=1; fi ;;
-    k8sprovider) k8sprovider || rc=1 ;;
-    *) echo "e2e-build: unknown piece $p (kube flux helm kwok pulumi langhost k8sprovider)" >&2; rc=2 ;;
+    *) echo "e2e-build: unknown piece $p (kube flux helm kwok pulumi langhost)" >&2; rc=2 ;;
   esac
 done
 echo "$BIN"

@@ -57,6 +57,18 @@ export class RecordingMocks implements pulumi.runtime.Mocks {
         return chain.length > 1 ? chain[chain.length - 2] : "";
     }
 
+    /**
+     * The outputs a component registered (registerOutputs), as the mock monitor holds them in the
+     * graph; undefined when it registered none. Secret values arrive wrapped (see unwrap).
+     */
+    outputs(type: string, name: string): Record<string, any> | undefined {
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        const monitor = require("@pulumi/pulumi/runtime/settings").getMonitor();
+        const state = monitor.resources.get(this.urn(type, name))?.state;
+        if (!state || typeof state.toJavaScript !== "function") return undefined;
+        return state.toJavaScript();
+    }
+
     byType(type: string): Recorded[] {
         return this.resources.filter((r) => r.type === type);
     }

@@ -6,7 +6,6 @@
 import * as containerservice from "@pulumi/azure-native/containerservice";
 import * as kubernetesconfiguration from "@pulumi/azure-native/kubernetesconfiguration";
 import * as resources from "@pulumi/azure-native/resources";
-import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { AksSettings } from "../../engine/config";
 import { ClusterOutputs } from "./types";
@@ -22,7 +21,6 @@ export class AksCluster extends pulumi.ComponentResource implements ClusterOutpu
     readonly kind = "aks" as const;
     readonly clusterName: pulumi.Output<string>;
     readonly kubeconfig: pulumi.Output<string>;
-    readonly provider: k8s.Provider;
     readonly installsFlux: boolean;
     readonly resourceGroupName: pulumi.Output<string>;
     /** The managed Flux extension, when settings.fluxExtension is true. */
@@ -62,7 +60,6 @@ export class AksCluster extends pulumi.ComponentResource implements ClusterOutpu
         this.clusterName = cluster.name;
         const creds = containerservice.listManagedClusterUserCredentialsOutput({ resourceGroupName: rg.name, resourceName: cluster.name }, { parent: this });
         this.kubeconfig = pulumi.secret(creds.kubeconfigs.apply((k) => Buffer.from(k[0].value, "base64").toString("utf8")));
-        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this });
         this.installsFlux = !s.fluxExtension;
         if (s.fluxExtension) {
             this.fluxExtension = new kubernetesconfiguration.Extension(

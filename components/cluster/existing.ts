@@ -1,5 +1,4 @@
 /** ExistingCluster: adopt a cluster by kubeconfig (a secret) and optional context. Nothing is created. */
-import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterOutputs } from "./types";
 
@@ -16,18 +15,14 @@ export class ExistingCluster extends pulumi.ComponentResource implements Cluster
     readonly kind = "existing" as const;
     readonly clusterName: pulumi.Output<string>;
     readonly kubeconfig: pulumi.Output<string>;
-    readonly provider: k8s.Provider;
     readonly installsFlux = true;
+    readonly context?: string;
 
     constructor(name: string, args: ExistingClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("gitops:cluster:ExistingCluster", name, {}, opts);
         this.clusterName = pulumi.output(args.clusterName);
         this.kubeconfig = pulumi.secret(args.kubeconfig);
-        this.provider = new k8s.Provider(
-            `${name}-k8s`,
-            { kubeconfig: this.kubeconfig, context: args.context, enableServerSideApply: true },
-            { parent: this },
-        );
+        this.context = args.context;
         this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig });
     }
 }

@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterConfig } from "../../engine/config";
+import { localRepoPath } from "../../engine/git/url";
 import { AksCluster } from "./aks";
 import { ExistingCluster } from "./existing";
 import { K3dCluster, KindCluster, LocalControlPlaneCluster } from "./local";
@@ -27,8 +28,8 @@ export function createCluster(
         case "local": {
             const dir = path.resolve(project.dir, cfg.local.dir);
             // The fleet server serves the local fleet repo's folder; a remote fleet needs none.
-            const remote = /^(ssh|https?|git|file):\/\//.test(project.fleetUrl) || /^[^/]+@[^:]+:/.test(project.fleetUrl) || !project.fleetUrl;
-            const fleetRoot = remote ? path.join(dir, "fleet") : path.dirname(path.resolve(project.dir, project.fleetUrl));
+            const local = project.fleetUrl ? localRepoPath(project.dir, project.fleetUrl) : undefined;
+            const fleetRoot = local ? path.dirname(local) : path.join(dir, "fleet");
             return new LocalControlPlaneCluster(name, { clusterName: cfg.name, dir, fleetRoot, fleetPort: cfg.local.fleetPort }, opts);
         }
         case "k3d":

@@ -3,7 +3,6 @@
  * provider that drives the k3d or kind CLI (engine/localcluster). Every change to the node shape
  * (name, agents, ports, image, mounts) is a replace, so preview shows it as one.
  */
-import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { KindSettings, K3dSettings } from "../../engine/config";
 import type { ControlPlaneSpec, LocalClusterSpec } from "../../engine/localcluster";
@@ -52,21 +51,19 @@ class LocalCluster extends pulumi.dynamic.Resource {
 
 /**
  * Shared body of the clusters on this machine (K3dCluster, KindCluster, LocalControlPlaneCluster):
- * the cluster resource `make` registers (as a child), its secret kubeconfig, and a provider.
+ * the cluster resource `make` registers (as a child) and its secret kubeconfig.
  */
 abstract class LocalClusterComponent extends pulumi.ComponentResource implements ClusterOutputs {
     abstract readonly kind: "k3d" | "kind" | "local";
     abstract readonly installsFlux: boolean;
     readonly clusterName: pulumi.Output<string>;
     readonly kubeconfig: pulumi.Output<string>;
-    readonly provider: k8s.Provider;
 
     protected constructor(type: string, name: string, make: (parent: pulumi.Resource) => { name: pulumi.Output<string>; kubeconfig: pulumi.Output<string> }, opts?: pulumi.ComponentResourceOptions) {
         super(type, name, {}, opts);
         const cluster = make(this);
         this.clusterName = cluster.name;
         this.kubeconfig = pulumi.secret(cluster.kubeconfig);
-        this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: this.kubeconfig, enableServerSideApply: true }, { parent: this });
         this.registerOutputs({ clusterName: this.clusterName, kubeconfig: this.kubeconfig });
     }
 }

@@ -1,4 +1,3 @@
-import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterKind } from "../../engine/config";
 
@@ -9,8 +8,8 @@ export interface ClusterOutputs {
     readonly clusterName: pulumi.Output<string>;
     /** Kubeconfig for the cluster, always a secret. */
     readonly kubeconfig: pulumi.Output<string>;
-    /** A Kubernetes provider bound to this cluster, for the resources Pulumi applies directly (the bootstrap). */
-    readonly provider: k8s.Provider;
+    /** The kubeconfig context FleetSync uses; default the kubeconfig's current-context. */
+    readonly context?: string;
     /** True when Flux is installed by the platform (false when a managed extension installs it). */
     readonly installsFlux: boolean;
 }

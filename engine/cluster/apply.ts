@@ -12,7 +12,7 @@ import { computeHealth } from "./kstatus";
 import { DEFAULT_CONCURRENCY, deleteRank, Desired, judge, ObjectResult, readLive, resolveObjects, stageOf } from "./plan";
 import { mapLimit, sleep } from "./retry";
 import { maskSecretChanges } from "./secrets";
-import { strayObjectsIn, strayWarning } from "./inventory";
+import { strayObjectsIn, strayWarning } from "./strays";
 
 export interface ApplyOptions {
     /** Requests in flight at once. Default 8. */

@@ -22,7 +22,8 @@ import { countActions, pruneDisabled } from "./apply";
 import { Action, DEFAULT_CONCURRENCY, Desired, judge, ObjectResult, readLive, resolveObjects, rethrowFirst } from "./plan";
 import { mapLimit } from "./retry";
 import { maskSecretChanges } from "./secrets";
-import { strayObjectsIn, strayWarning, unionInventory } from "./inventory";
+import { unionInventory } from "./inventory";
+import { strayObjectsIn, strayWarning } from "./strays";
 import { PRUNE_ANNOTATION, DISABLED } from "../flux/api";
 
 export interface DiffEntry extends ObjectResult {

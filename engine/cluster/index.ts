@@ -7,6 +7,7 @@ export * from "./kstatus";
 export * from "./plan";
 export * from "./apply";
 export * from "./inventory";
+export * from "./strays";
 export * from "./wait";
 export * from "./diff";
 export * from "./secrets";

@@ -1,7 +1,11 @@
 /**
- * A tiny structural checker for stack config. Each reader takes the raw value and its key path
- * (`gitops:cluster.k3d.agents`) and either returns a typed value or records an error that names
- * the key and the expected shape. Errors are collected, so one run reports every problem.
+ * A tiny structural checker for stack config, and the combinators the schema (schema.ts) is
+ * declared with. Each reader takes the raw value and its key path (`gitops:cluster.k3d.agents`)
+ * and either returns a typed value or records an error that names the key, the expected shape and
+ * the fix. Errors are collected, so one run reports every problem.
+ *
+ * The schema declares every setting once, as a `Field` (`str`, `int`, `bool`, `oneOf`, `list`,
+ * `strMap`, `obj`, `.optional()`, `.map()`); the config types are inferred from it (`Infer`).
  */
 
 /** The config namespace: every setting is `gitops:<key>`. */
@@ -40,7 +44,7 @@ export function redactUrl(s: string): string {
 }
 
 /** A value rule (engine/config/validate.ts): what is wrong and what to do, or undefined. */
-export type Rule = (value: string) => { what: string; fix: string } | undefined;
+export type Rule = (value: string, key: string) => { what: string; fix: string } | undefined;
 
 /** A value at a key path; every reader reports against `key`. */
 export class Node {
@@ -95,20 +99,20 @@ export class Node {
         } else if (opts.pattern && !opts.pattern.test(this.value)) {
             this.errors.add(this.key, `must be ${opts.patternText ?? `a string matching ${opts.pattern}`}`, this.value);
         } else {
-            for (const rule of [opts.rule ?? []].flat()) {
-                const p = rule(this.value);
-                if (p) {
-                    this.errors.addRaw(`${this.key} ${p.what} (${p.fix})`);
-                    break;
-                }
-            }
+            this.judge(this.value, opts.rule);
         }
         return this.value;
     }
 
-    optionalString(opts: StringOptions = {}): string | undefined {
-        if (!this.present) return undefined;
-        return this.string(undefined, opts);
+    /** Runs value rules in order and records the first problem: "<key> <what> (<fix>)". */
+    judge(value: string, rules: Rule | Rule[] = []): void {
+        for (const rule of [rules].flat()) {
+            const p = rule(value, this.key);
+            if (p) {
+                this.errors.addRaw(`${this.key} ${p.what} (${p.fix})`);
+                return;
+            }
+        }
     }
 
     oneOf<T extends string>(choices: readonly T[], def?: T): T {
@@ -142,10 +146,6 @@ export class Node {
         return v;
     }
 
-    optionalInt(min?: number, max?: number): number | undefined {
-        return this.present ? this.int(undefined, min, max) : undefined;
-    }
-
     bool(def: boolean): boolean {
         if (!this.present) return def;
         if (typeof this.value !== "boolean") {
@@ -153,10 +153,6 @@ export class Node {
             return def;
         }
         return this.value;
-    }
-
-    optionalBool(): boolean | undefined {
-        return this.present ? this.bool(false) : undefined;
     }
 
     /** A list; each element is read by `item` with key `key[i]`. */
@@ -224,4 +220,141 @@ export function durationMs(d: string): number {
     let total = 0;
     for (const m of d.matchAll(/([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)/g)) total += parseFloat(m[1]) * unit[m[2]];
     return total;
+}
+
+// --- declaring the schema -------------------------------------------------------------------
+
+/**
+ * One setting of the schema: reads the value at a Node into `T`, recording every problem against
+ * the node's key. The config types are inferred from the declared fields (`Infer<typeof field>`).
+ */
+export class Field<T> {
+    /**
+     * @param omitWhenUndefined leave the key out of its object when the value (read or derived) is undefined
+     * @param isObject the value is an object of settings (`obj`): optional, a value of another type reads as undefined
+     */
+    constructor(
+        readonly read: (n: Node) => T,
+        readonly omitWhenUndefined = false,
+        readonly isObject = false,
+    ) {}
+
+    /**
+     * May be absent (or null): reads as `def`, else undefined; the key is optional in the inferred
+     * type. `omitWhenAbsent` leaves the key out of its object instead of setting it to undefined.
+     */
+    optional(opts: { def?: T; omitWhenAbsent?: boolean } = {}): Optional<T> {
+        return new Optional(this, opts.def, opts.omitWhenAbsent ?? false);
+    }
+
+    /** Derives another value from the one read (e.g. adds fixed entries). */
+    map<U>(f: (value: T, n: Node) => U): Field<U> {
+        return new Field((n) => f(this.read(n), n), this.omitWhenUndefined, this.isObject);
+    }
+
+    /** A rule across the value (or its parts), run after reading; it records problems on `n`. */
+    check(rule: (value: T, n: Node) => void): Field<T> {
+        return this.map((v, n) => (rule(v, n), v));
+    }
+}
+
+export class Optional<T> extends Field<T | undefined> {
+    constructor(inner: Field<T>, def: T | undefined, omitWhenAbsent: boolean) {
+        super((n) => {
+            if (!n.present) return structuredClone(def);
+            if (inner.isObject && !isPlainObject(n.value)) return void n.object([]); // one error: "must be an object"
+            return inner.read(n);
+        }, omitWhenAbsent);
+    }
+}
+
+/** The type a field reads. */
+export type Infer<F> = F extends Field<infer T> ? T : never;
+
+type Flat<T> = { [K in keyof T]: T[K] };
+/** Keys whose value may be undefined are optional (`key?: T`); the others are required. */
+export type OptionalUndefined<T> = Flat<{ [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & { [K in keyof T as undefined extends T[K] ? K : never]?: T[K] }>;
+/** One object type with every key of each member of the union `U`, all optional. */
+export type AnyOf<U> = Flat<{ [K in U extends unknown ? keyof U : never]?: U extends unknown ? (K extends keyof U ? U[K] : never) : never }>;
+
+type Shape = Record<string, Field<unknown>>;
+type ObjectOf<S extends Shape> = { [K in keyof S]: Infer<S[K]> };
+
+/** A string; required unless `def` is given. Pattern first, then the rules (each with its fix). */
+export function str(opts: StringOptions & { def?: string } = {}): Field<string> {
+    return new Field((n) => n.string(opts.def, opts));
+}
+
+/** A whole number in [min, max]; required unless `def` is given. */
+export function int(opts: { def?: number; min?: number; max?: number } = {}): Field<number> {
+    return new Field((n) => n.int(opts.def, opts.min, opts.max));
+}
+
+/** Any number (thresholds). Required. */
+export function num(): Field<number> {
+    return new Field((n) => {
+        if (typeof n.value === "number") return n.value;
+        n.errors.add(n.key, n.present ? "must be a number" : "is required (a number)", n.value);
+        return 0;
+    });
+}
+
+export function bool(def: boolean): Field<boolean> {
+    return new Field((n) => n.bool(def));
+}
+
+/** true, false or absent (undefined, also after a wrong type: a default derived from elsewhere then stands). */
+export function maybeBool(): Optional<boolean | undefined> {
+    return new Field((n) => (typeof n.value === "boolean" ? n.value : void n.bool(false))).optional();
+}
+
+/** One of `choices`; required unless `def` is given. */
+export function oneOf<const T extends string>(choices: readonly T[], def?: NoInfer<T>): Field<T> {
+    return new Field((n) => n.oneOf(choices, def));
+}
+
+/** A list whose elements (`key[i]`) are read by `item`; absent reads as (a copy of) `def`. */
+export function list<T>(item: Field<T>, def: NoInfer<T>[] = []): Field<T[]> {
+    return new Field((n) => n.list((e) => item.read(e), structuredClone(def)));
+}
+
+/**
+ * A map of names to strings (numbers and booleans are taken as their text). With `keys`, only
+ * those names are allowed; `rules` judge the value of a name when it is not empty.
+ */
+export function strMap(opts: { keys?: readonly string[]; rules?: Record<string, Rule> } = {}): Field<Record<string, string>> {
+    return new Field((n) => {
+        if (opts.keys && n.present && !n.object(opts.keys)) return {};
+        const m = n.stringMap({});
+        for (const [k, v] of Object.entries(m)) if (v !== "") n.at(k).judge(v, opts.rules?.[k]);
+        return m;
+    });
+}
+
+/** A free-form object passed through as is (Helm values). */
+export function freeObject(): Optional<Record<string, unknown>> {
+    return new Field((n) => n.freeObject() ?? {}).optional();
+}
+
+/**
+ * An object with exactly the keys of `shape` (any other key is an error naming it and the known
+ * ones), read in declaration order. Absent, it reads as its defaults; `required` makes absence an
+ * error. A value of the wrong type is one error, not one more for each required key below it.
+ * `derive` computes settings whose default comes from other settings (a namespace defaults to the
+ * name); its keys replace those read. Keys whose value may be undefined are optional in the type.
+ */
+export function obj<S extends Shape, D extends object = object>(
+    shape: S,
+    opts: { required?: boolean; derive?: (o: ObjectOf<S>, n: Node) => D } = {},
+): Field<OptionalUndefined<Omit<ObjectOf<S>, keyof D> & D>> {
+    const keys = Object.keys(shape);
+    const read = (n: Node) => {
+        // Absent or not an object: the defaults, without more errors about the keys below it.
+        const src = n.object(keys, opts.required) ? n : new Node(n.key, undefined, new ConfigErrors());
+        const o = Object.fromEntries(keys.map((k) => [k, shape[k].read(src.at(k))])) as ObjectOf<S>;
+        const out: Record<string, unknown> = opts.derive ? { ...o, ...opts.derive(o, src) } : o;
+        for (const k of keys) if (out[k] === undefined && shape[k].omitWhenUndefined) delete out[k];
+        return out as OptionalUndefined<Omit<ObjectOf<S>, keyof D> & D>;
+    };
+    return new Field(read, false, true);
 }

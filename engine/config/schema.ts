@@ -6,14 +6,20 @@
  * key, fills documented defaults, and throws one `StackConfigError` that lists every problem,
  * each naming its key and the expected shape, before any resource is registered.
  *
+ * Every setting is declared once below, with its default, its rules and its doc comment; the
+ * exported types (StackConfig, AppConfig, ...) are inferred from those declarations (check.ts).
+ *
  * Secrets (tokens, kubeconfigs, webhook addresses) never live here: they are read separately
  * through `pulumi config set --secret` (see SECRET_KEYS) and stay Pulumi secrets.
  */
 import { canaryProblems, FLAGGER_NAMESPACE, PROMETHEUS_URL } from "../delivery/canary";
 import { deliveryStack } from "../delivery/mesh";
 import { GitopsError } from "../errors";
+import { isRemoteUrl } from "../git/url";
 import { FLUX_RELEASE } from "../flux/upstream";
 import {
+    AnyOf,
+    bool,
     ConfigErrors,
     DNS_LABEL,
     DNS_LABEL_TEXT,
@@ -21,8 +27,21 @@ import {
     DNS_SUBDOMAIN_TEXT,
     DURATION,
     DURATION_TEXT,
+    Field,
+    freeObject,
+    Infer,
+    int,
+    isPlainObject,
+    list,
+    maybeBool,
     Node,
     NS,
+    num,
+    obj,
+    oneOf,
+    Rule,
+    str,
+    strMap,
 } from "./check";
 import {
     branchNameProblem,
@@ -72,379 +91,604 @@ export const SECRET_KEYS = {
     registryCredentials: "registryCredentials",
 } as const;
 
-export interface K3dSettings {
-    /** Agent (worker) nodes. Default 3. */
-    agents: number;
-    /** Server nodes. Default 1. */
-    servers: number;
-    /** Port mappings in k3d's syntax. Default ["8080:80@loadbalancer"]. */
-    ports: string[];
-    /** k3s image, e.g. "rancher/k3s:v1.33.4-k3s1". Default: k3d's own. */
-    image?: string;
+const dnsLabel = { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT };
+const dnsSubdomain = { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT };
+const duration = { pattern: DURATION, patternText: DURATION_TEXT };
+/** An http(s) URL without credentials in it. */
+const httpUrl = { pattern: /^https?:\/\//, patternText: "an http(s):// URL", rule: (u: string) => urlCredentialProblem(u) };
+/** An image or OCI artifact tag, as the OCI distribution spec allows it. */
+const OCI_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const oidcIdentities = list(obj({ issuer: str(), subject: str() }, { required: true }));
+
+// --- gitops:cluster -----------------------------------------------------------------------------
+
+const cluster = (stack: string) =>
+    obj(
+        {
+            kind: oneOf(CLUSTER_KINDS, "k3d"),
+            /** Cluster name. Default "gitops-<stack>". Changing it replaces the cluster. */
+            name: str({ def: `gitops-${stack}`, ...dnsLabel }),
+            k3d: obj({
+                /** Agent (worker) nodes. Default 3. */
+                agents: int({ def: 3, min: 0, max: 20 }),
+                /** Server nodes. Default 1. */
+                servers: int({ def: 1, min: 1, max: 7 }),
+                /** Port mappings in k3d's syntax. Default ["8080:80@loadbalancer"]. */
+                ports: list(str({ pattern: /^([0-9.]+:)?[0-9]+(-[0-9]+)?:[0-9]+(-[0-9]+)?(\/(tcp|udp))?(@[A-Za-z0-9:_\-*\[\]]+)*$/, patternText: 'a k3d port mapping such as "8080:80@loadbalancer"' }), ["8080:80@loadbalancer"]),
+                /** k3s image, e.g. "rancher/k3s:v1.33.4-k3s1". Default: k3d's own. */
+                image: str().optional(),
+            }),
+            kindConfig: obj({
+                /** Node image, e.g. "kindest/node:v1.33.1". Default: kind's own. */
+                nodeImage: str().optional(),
+                /** Extra host mounts on the control-plane node. */
+                extraMounts: list(obj({ hostPath: str(), containerPath: str({ pattern: /^\//, patternText: "an absolute path" }), readOnly: bool(false) }, { required: true })),
+                /** Host port mappings on the control-plane node. Default 8080 -> 80. */
+                portMappings: list(
+                    obj({ containerPort: int({ min: 1, max: 65535 }), hostPort: int({ min: 1, max: 65535 }), protocol: oneOf(["TCP", "UDP"], "TCP") }, { required: true }),
+                    [{ containerPort: 80, hostPort: 8080, protocol: "TCP" }],
+                ),
+                /** Worker nodes. Default 0. */
+                workers: int({ def: 0, min: 0, max: 20 }),
+            }),
+            aks: obj({
+                /** Azure region. Required for kind aks. */
+                location: str({ def: "" }),
+                /** Resource group name. Default "<cluster.name>-rg". */
+                resourceGroup: str().optional(),
+                /** Kubernetes version. Default: AKS's default. */
+                kubernetesVersion: str({ pattern: /^[0-9]+\.[0-9]+(\.[0-9]+)?$/, patternText: 'a Kubernetes version such as "1.33"' }).optional(),
+                /** System pool size. Default 3. */
+                nodeCount: int({ def: 3, min: 1, max: 100 }),
+                /** System pool VM size. Default "Standard_D2s_v5". */
+                vmSize: str({ def: "Standard_D2s_v5" }),
+                /** Install Flux as the managed `microsoft.flux` extension instead of our own controllers. Default false. */
+                fluxExtension: bool(false),
+            }),
+            existing: obj({
+                /** Context in the kubeconfig. Default: its current-context. */
+                context: str().optional(),
+                /** Path of a kubeconfig file; else the secret `gitops:kubeconfig`. */
+                kubeconfigPath: str().optional(),
+            }),
+            /** cluster.kind local: the local control plane with real Flux as processes (engine/localcluster). */
+            local: obj({
+                /** State folder of the local control plane (pids, ports, kubeconfig, logs), relative to the project. Default ".gitops/local". */
+                dir: str({ def: ".gitops/local" }),
+                /** Port on 127.0.0.1 where the control plane serves the fleet repos to Flux. Default 8765. */
+                fleetPort: int({ def: 8765, min: 1, max: 65535 }),
+            }),
+        },
+        { derive: (c) => ({ aks: { ...c.aks, resourceGroup: c.aks.resourceGroup ?? `${c.name}-rg` } }) },
+    ).check((c, n) => {
+        // kind aks needs the aks settings and a location.
+        const a = n.at("aks");
+        if (c.kind !== "aks") return;
+        if (!a.present) a.object([], true);
+        else if (isPlainObject(a.value) && !a.at("location").present) a.at("location").string();
+    });
+
+export type ClusterConfig = Infer<ReturnType<typeof cluster>>;
+export type K3dSettings = ClusterConfig["k3d"];
+export type KindSettings = ClusterConfig["kindConfig"];
+export type AksSettings = ClusterConfig["aks"];
+export type ExistingSettings = ClusterConfig["existing"];
+export type LocalSettings = ClusterConfig["local"];
+
+// --- gitops:fleet -------------------------------------------------------------------------------
+
+const OCI_REPOSITORY = /^oci:\/\/[^/\s:@]+(:[0-9]+)?\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const OCI_REPOSITORY_TEXT = 'an OCI repository URL without tag, such as "oci://ghcr.io/acme/fleet"';
+const ociRepository: Rule[] = [
+    // Credentials first (and the value never echoed): registry credentials belong in gitops:registryCredentials.
+    (u) => urlCredentialProblem(u, { secretKey: SECRET_KEYS.registryCredentials }),
+    (u) => (OCI_REPOSITORY.test(u) ? undefined : { what: `must be ${OCI_REPOSITORY_TEXT}`, fix: "no tag, digest or credentials in it" }),
+];
+const fleetCredential: Rule = (u) => urlCredentialProblem(u, { secretKey: SECRET_KEYS.githubToken });
+
+/** fleet.path must name a directory below the root: the stack owns (and replaces) it. */
+const ownedDirProblem: Rule = (p) =>
+    p.replace(/^(\.\/)+/, "").replace(/^\.$/, "").replace(/\/+$/, "") === "" ? { what: "names the repository root, which the stack would own and replace", fix: 'give a directory below it, such as "clusters/dev"' } : undefined;
+
+/** The URL Flux pulls a local fleet repo from: k3d's host alias, or the local control plane's loopback server. */
+function servedFleetUrl(url: string, c: ClusterConfig): string {
+    if (isRemoteUrl(url)) return url;
+    return c.kind === "local" ? `http://127.0.0.1:${c.local.fleetPort}/${url.replace(/\/+$/, "").split("/").pop()}` : `http://host.k3d.internal:8765/fleet.git`;
 }
 
-export interface KindSettings {
-    /** Node image, e.g. "kindest/node:v1.33.1". Default: kind's own. */
-    nodeImage?: string;
-    /** Extra host mounts on the control-plane node. */
-    extraMounts: Array<{ hostPath: string; containerPath: string; readOnly: boolean }>;
-    /** Host port mappings on the control-plane node. Default 8080 -> 80. */
-    portMappings: Array<{ containerPort: number; hostPort: number; protocol: "TCP" | "UDP" }>;
-    /** Worker nodes. Default 0. */
-    workers: number;
-}
+const fleet = (stack: string, promotion: PromotionConfig, c: ClusterConfig) =>
+    obj(
+        {
+            /**
+             * Where the fleet repository lives, for the reconcile engine: a local path (a bare repository
+             * created if missing) or a git URL. Default ".fleet/fleet.git" (the embedded default).
+             */
+            url: str({ def: ".fleet/fleet.git", rule: fleetCredential }),
+            /** The URL Flux in the cluster pulls from. Default: `url` when it is ssh:// or https://; for a local repo, see README. */
+            clusterUrl: str({ pattern: /^(ssh|https?):\/\//, patternText: "an ssh:// or http(s):// URL the cluster can reach", rule: fleetCredential }).optional(),
+            /** Branch this stack syncs. Default "main" (in the branches promotion model: the stack name). */
+            branch: str({ def: promotion.model === "branches" ? stack : "main", rule: branchNameProblem }),
+            /** Path Flux syncs for this stack. Default "clusters/<stack>". */
+            path: str({ def: `clusters/${stack}`, pattern: /^[A-Za-z0-9._\-/]+$/, patternText: "a relative path", rule: [repoPathProblem, ownedDirProblem] }),
+            /** Commit author for the reconcile engine's commits. */
+            author: obj({ name: str({ def: "gitops-platform" }), email: str({ def: "gitops-platform@users.noreply.local" }) }),
+            /** The repository on GitHub, when it lives there. */
+            github: obj({
+                owner: str(),
+                /** Repository name. */
+                name: str({ pattern: /^[A-Za-z0-9._-]+$/, patternText: "a GitHub repository name" }),
+                /** Default "private". */
+                visibility: oneOf(["private", "public", "internal"], "private"),
+                /** Adopt an existing repository instead of creating it. Default false. */
+                adopt: bool(false),
+                /** Branches to protect (main and the environment branches). Default ["main"] (+ stage branches in the branches model). */
+                protectedBranches: list(str(), promotion.model === "branches" ? ["main", ...promotion.order] : ["main"]),
+            }).optional(),
+            /**
+             * Publish the environment as an OCI artifact that Flux pulls instead of Git. Default: absent
+             * (Flux pulls Git). FleetSync commits to Git as always, then publishes the commit's tree as a
+             * Flux OCI artifact (revision `<branch>@sha1:<commit>`, created = the commit time, so one
+             * commit is one digest), and the flux-system sync becomes an OCIRepository + Kustomization.
+             */
+            oci: obj(
+                {
+                    /** Where FleetSync pushes: "oci://host[:port]/repository", no tag. Required. */
+                    repository: str({ rule: ociRepository }),
+                    /** The same repository as the cluster reaches it. Default: `repository`. */
+                    clusterRepository: str({ rule: ociRepository }).optional(),
+                    /** The tag this environment follows; promotion copies a digest to it. Default: the stack name. */
+                    tag: str({ def: stack, pattern: OCI_TAG, patternText: "an OCI tag (letters, digits, '_', '.', '-'; up to 128)" }),
+                    /** Plain HTTP (OCIRepository spec.insecure; the push uses HTTP for loopback and private hosts anyway). Default false. */
+                    insecure: bool(false),
+                    /** Pull secret for the OCIRepository (a dockerconfigjson Secret FleetSync makes from gitops:registryCredentials). Default: none. */
+                    secretRef: str(dnsSubdomain).optional(),
+                    /** Signature verification by source-controller (OCIRepository spec.verify). Default: none. */
+                    verify: obj({ provider: oneOf(["cosign", "notation"], "cosign"), secretRef: str(dnsSubdomain).optional(), matchOIDCIdentity: oidcIdentities.optional() }).optional({ omitWhenAbsent: true }),
+                },
+                { derive: (o) => ({ clusterRepository: o.clusterRepository ?? o.repository }) },
+            ).optional({ omitWhenAbsent: true }),
+        },
+        { derive: (f) => ({ clusterUrl: f.clusterUrl ?? servedFleetUrl(f.url, c) }) },
+    );
 
-export interface AksSettings {
-    /** Azure region. Required for kind aks. */
-    location: string;
-    /** Resource group name. Default "<cluster.name>-rg". */
-    resourceGroup: string;
-    /** Kubernetes version. Default: AKS's default. */
-    kubernetesVersion?: string;
-    /** System pool size. Default 3. */
-    nodeCount: number;
-    /** System pool VM size. Default "Standard_D2s_v5". */
-    vmSize: string;
-    /** Install Flux as the managed `microsoft.flux` extension instead of our own controllers. Default false. */
-    fluxExtension: boolean;
-}
+export type FleetConfig = Infer<ReturnType<typeof fleet>>;
+export type GithubRepoSettings = NonNullable<FleetConfig["github"]>;
+export type FleetOciSettings = NonNullable<FleetConfig["oci"]>;
 
-export interface ExistingSettings {
-    /** Context in the kubeconfig. Default: its current-context. */
-    context?: string;
-    /** Path of a kubeconfig file; else the secret `gitops:kubeconfig`. */
-    kubeconfigPath?: string;
-}
+// --- gitops:flux --------------------------------------------------------------------------------
 
-export interface LocalSettings {
-    /** State folder of the local control plane (pids, ports, kubeconfig, logs), relative to the project. Default ".gitops/local". */
-    dir: string;
-    /** Port on 127.0.0.1 where the control plane serves the fleet repos to Flux. Default 8765. */
-    fleetPort: number;
-}
+const FLUX_COMPONENTS = [...FLUX_DEFAULT_COMPONENTS, ...FLUX_EXTRA_COMPONENTS];
 
-export interface ClusterConfig {
-    kind: ClusterKind;
-    /** Cluster name. Default "gitops-<stack>". Changing it replaces the cluster. */
-    name: string;
-    k3d: K3dSettings;
-    kindConfig: KindSettings;
-    aks: AksSettings;
-    existing: ExistingSettings;
-    /** cluster.kind local: the local control plane with real Flux as processes (engine/localcluster). */
-    local: LocalSettings;
-}
+const flux = obj({
+    /** Pinned Flux version. Default FLUX_RELEASE.version (engine/flux/upstream.ts), whose upstream install is cached. */
+    version: str({ def: FLUX_RELEASE.version, pattern: /^v2\.[0-9]+\.[0-9]+$/, patternText: 'a Flux v2 release such as "v2.7.2"' }),
+    /** Controllers. Default: the four defaults plus image-reflector and image-automation. */
+    components: list(oneOf(FLUX_COMPONENTS), FLUX_COMPONENTS),
+    /** Namespace. Default "flux-system". */
+    namespace: str({ def: "flux-system", ...dnsLabel }),
+    /** GitRepository poll interval. Default "1m0s". */
+    interval: str({ def: "1m0s", ...duration }),
+    /** flux-system Kustomization interval. Default "10m0s". */
+    syncInterval: str({ def: "10m0s", ...duration }),
+    /** Add Flux's network policies. Default true. */
+    networkPolicy: bool(true),
+    /** Path to a vendored install manifest (the release's install.yaml), committed verbatim instead of the cached upstream install. */
+    componentsFile: str({ rule: projectPathProblem }).optional(),
+});
 
-export interface GithubRepoSettings {
-    owner: string;
-    /** Repository name. */
-    name: string;
-    /** Default "private". */
-    visibility: "private" | "public" | "internal";
-    /** Adopt an existing repository instead of creating it. Default false. */
-    adopt: boolean;
-    /** Branches to protect (main and the environment branches). Default ["main"] (+ stage branches in the branches model). */
-    protectedBranches: string[];
-}
+export type FluxConfig = Infer<typeof flux>;
 
-export interface FleetConfig {
-    /**
-     * Where the fleet repository lives, for the reconcile engine: a local path (a bare repository
-     * created if missing) or a git URL. Default ".fleet/fleet.git" (the embedded default).
-     */
-    url: string;
-    /** The URL Flux in the cluster pulls from. Default: `url` when it is ssh:// or https://; for a local repo, see README. */
-    clusterUrl: string;
-    /** Branch this stack syncs. Default "main" (in the branches promotion model: the stack name). */
-    branch: string;
-    /** Path Flux syncs for this stack. Default "clusters/<stack>". */
-    path: string;
-    /** Commit author for the reconcile engine's commits. */
-    author: { name: string; email: string };
-    /** The repository on GitHub, when it lives there. */
-    github?: GithubRepoSettings;
-    /** Publish the environment as an OCI artifact that Flux pulls instead of Git. Default: absent (Flux pulls Git). */
-    oci?: FleetOciSettings;
-}
+// --- gitops:sources -----------------------------------------------------------------------------
+
+const SOURCE_KINDS = ["git", "oci", "helm"] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 /**
- * gitops:fleet.oci: FleetSync commits to Git as always, then publishes the commit's tree as a Flux
- * OCI artifact (revision `<branch>@sha1:<commit>`, created = the commit time, so one commit is one
- * digest), and the flux-system sync becomes an OCIRepository + Kustomization that pull it.
+ * A setting whose shape depends on the source's kind: read with that kind's field once the kind
+ * is known (in the source's `derive`); set on a kind without one, it is an error saying so. Left
+ * out of the source when not set.
  */
-export interface FleetOciSettings {
-    /** Where FleetSync pushes: "oci://host[:port]/repository", no tag. Required. */
-    repository: string;
-    /** The same repository as the cluster reaches it. Default: `repository`. */
-    clusterRepository: string;
-    /** The tag this environment follows; promotion copies a digest to it. Default: the stack name. */
-    tag: string;
-    /** Plain HTTP (OCIRepository spec.insecure; the push uses HTTP for loopback and private hosts anyway). Default false. */
-    insecure: boolean;
-    /** Pull secret for the OCIRepository (a dockerconfigjson Secret FleetSync makes from gitops:registryCredentials). Default: none. */
-    secretRef?: string;
-    /** Signature verification by source-controller (OCIRepository spec.verify). Default: none. */
-    verify?: { provider: "cosign" | "notation"; secretRef?: string; matchOIDCIdentity?: Array<{ issuer: string; subject: string }> };
+function forKind<F extends Partial<Record<SourceKind, Field<unknown>>>>(fields: F, elsewhere: string): Field<(kind: SourceKind) => Infer<NonNullable<F[keyof F]>> | undefined> {
+    const read = (n: Node) => (kind: SourceKind) => {
+        if (!n.present) return undefined;
+        const f = fields[kind];
+        if (!f) return n.errors.add(n.key, elsewhere, n.value), undefined;
+        return f.read(n) as Infer<NonNullable<F[keyof F]>>;
+    };
+    return new Field(read, true);
 }
 
-export interface FluxConfig {
-    /** Pinned Flux version. Default FLUX_RELEASE.version (engine/flux/upstream.ts), whose upstream install is cached. */
-    version: string;
-    /** Controllers. Default: the four defaults plus image-reflector and image-automation. */
-    components: FluxComponent[];
-    /** Namespace. Default "flux-system". */
-    namespace: string;
-    /** GitRepository poll interval. Default "1m0s". */
-    interval: string;
-    /** flux-system Kustomization interval. Default "10m0s". */
-    syncInterval: string;
-    /** Add Flux's network policies. Default true. */
-    networkPolicy: boolean;
-    /** Path to a vendored install manifest (the release's install.yaml), committed verbatim instead of the cached upstream install. */
-    componentsFile?: string;
-}
+const GIT_REF_KEYS = ["branch", "tag", "semver", "commit", "name"];
+const gitRef = strMap({ keys: GIT_REF_KEYS, rules: { branch: branchNameProblem, tag: tagNameProblem, semver: semverRangeProblem, name: fullRefNameProblem } }).check((r, n) => {
+    if (isPlainObject(n.value) && Object.keys(r).length === 0) n.errors.add(n.key, `must set one of ${GIT_REF_KEYS.join(", ")}`, r);
+});
+const ociRef = strMap({
+    keys: ["tag", "semver", "semverFilter", "digest"],
+    rules: { tag: (t) => (OCI_TAG.test(t) ? undefined : { what: "is not a valid OCI tag", fix: "use letters, digits, '_', '.' and '-' (at most 128)" }), semver: semverRangeProblem, semverFilter: regexpProblem },
+}).check((r, n) => {
+    const chosen = Object.keys(r).filter((k) => k !== "semverFilter");
+    if (chosen.length > 1 && !chosen.includes("digest")) n.errors.add(n.key, "must set one of tag, semver or digest", r);
+});
 
-export type SourceKind = "git" | "oci" | "helm";
+const INSECURE_ELSEWHERE = 'is only used by oci sources and helm sources of type "oci" (plain HTTP to a registry); remove it';
 
-export interface SourceConfig {
-    name: string;
-    kind: SourceKind;
-    namespace: string;
-    url: string;
-    interval: string;
-    /** git: branch/tag/semver/commit/name; oci: tag/semver/digest. */
-    ref?: Record<string, string>;
-    ignore?: string;
-    secretRef?: string;
-    /** git: {mode, secretRef}; oci: {provider: cosign, secretRef?, matchOIDCIdentity?}. */
-    verify?: { mode?: "HEAD" | "Tag" | "TagAndHEAD"; provider?: "cosign" | "notation"; secretRef?: string; matchOIDCIdentity?: Array<{ issuer: string; subject: string }> };
-    layerSelector?: { mediaType?: string; operation?: "extract" | "copy" };
-    /** helm: "default" or "oci". */
-    type?: "default" | "oci";
-    provider?: string;
-    /** oci, and helm of type "oci": plain HTTP to the registry (spec.insecure). Set only when true. */
-    insecure?: boolean;
-}
+const source = obj(
+    {
+        name: str(dnsSubdomain),
+        kind: oneOf(SOURCE_KINDS),
+        namespace: str({ def: "flux-system", ...dnsLabel }),
+        url: str({ rule: (u, key) => urlCredentialProblem(u, { secretRefHint: `put them in a Secret in the cluster and name it in ${key.replace(/\.url$/, ".secretRef")}` }) }),
+        /** Default "1h0m0s" for helm, else "1m0s". */
+        interval: str(duration).optional(),
+        /** git: branch/tag/semver/commit/name (default branch main); oci: tag/semver/semverFilter/digest. */
+        ref: forKind({ git: gitRef, oci: ociRef }, "is not used by helm sources; remove it"),
+        ignore: str().optional(),
+        secretRef: str(dnsSubdomain).optional(),
+        /** git: {mode, secretRef}; oci: {provider: cosign, secretRef?, matchOIDCIdentity?}. */
+        verify: forKind(
+            {
+                git: obj({ mode: oneOf(["HEAD", "Tag", "TagAndHEAD"], "HEAD"), secretRef: str() }),
+                oci: obj({ provider: oneOf(["cosign", "notation"], "cosign"), secretRef: str().optional(), matchOIDCIdentity: oidcIdentities.optional() }),
+            },
+            "is not supported for helm sources",
+        ),
+        layerSelector: forKind({ oci: obj({ mediaType: str().optional(), operation: oneOf(["extract", "copy"]).optional() }) }, "is only used by oci sources"),
+        /** helm: "default" or "oci". Default "oci" for an oci:// URL. */
+        type: forKind({ helm: oneOf(["default", "oci"]) }, "is only used by helm sources"),
+        provider: str().optional(),
+        /** oci, and helm of type "oci": plain HTTP to the registry (spec.insecure). Default false. */
+        insecure: forKind({ oci: bool(false), helm: bool(false) }, INSECURE_ELSEWHERE),
+    },
+    {
+        required: true,
+        derive: (s, n) => {
+            const url = n.at("url");
+            const type = s.kind === "helm" ? (s.type(s.kind) ?? (s.url.startsWith("oci://") ? "oci" : "default")) : s.type(s.kind);
+            if (s.url && s.kind === "git" && !/^(ssh|https?):\/\//.test(s.url)) n.errors.add(url.key, "must be an ssh:// or http(s):// URL for a git source", s.url);
+            if (s.url && s.kind === "oci" && !s.url.startsWith("oci://")) n.errors.add(url.key, "must start with oci:// for an oci source", s.url);
+            if (type === "oci" && !s.url.startsWith("oci://")) n.errors.add(url.key, 'must start with oci:// when type is "oci"', s.url);
+            if (type === "default" && !/^https?:\/\//.test(s.url)) n.errors.add(url.key, "must be an http(s):// Helm repository URL", s.url);
+            const verify: AnyOf<NonNullable<ReturnType<typeof s.verify>>> | undefined = s.verify(s.kind);
+            const insecure = s.insecure(s.kind);
+            if (insecure !== undefined && type === "default") n.errors.add(n.at("insecure").key, INSECURE_ELSEWHERE, insecure);
+            return {
+                insecure: insecure === true ? true : undefined,
+                interval: s.interval ?? (s.kind === "helm" ? "1h0m0s" : "1m0s"),
+                ref: s.ref(s.kind) ?? (s.kind === "git" ? { branch: "main" } : undefined),
+                verify,
+                layerSelector: s.layerSelector(s.kind),
+                type,
+            };
+        },
+    },
+);
 
-export interface RemediationConfig {
-    retries?: number;
-    remediateLastFailure?: boolean;
-    strategy?: "rollback" | "uninstall";
-}
+export type SourceConfig = Infer<typeof source>;
 
-export interface ReleaseConfig {
-    name: string;
-    namespace: string;
-    targetNamespace?: string;
-    chart: string;
-    version: string;
-    /** Name of a HelmRepository source in `sources`. */
-    source: string;
-    interval: string;
-    timeout?: string;
-    values?: Record<string, unknown>;
-    valuesFrom: Array<{ kind: "ConfigMap" | "Secret"; name: string; valuesKey?: string; targetPath?: string; optional?: boolean }>;
-    install: { createNamespace: boolean; crds?: "Skip" | "Create" | "CreateReplace"; remediation?: RemediationConfig };
-    upgrade: { crds?: "Skip" | "Create" | "CreateReplace"; remediation?: RemediationConfig; cleanupOnFail?: boolean };
-    dependsOn: string[];
-}
+// --- gitops:releases ----------------------------------------------------------------------------
 
-export interface SubstituteFromConfig {
-    kind: "ConfigMap" | "Secret";
-    name: string;
-    optional: boolean;
-}
+const CRDS = ["Skip", "Create", "CreateReplace"] as const;
+const remediation = obj({ retries: int({ min: -1, max: 100 }).optional(), remediateLastFailure: bool(false).optional(), strategy: oneOf(["rollback", "uninstall"]).optional() });
+export type RemediationConfig = Infer<typeof remediation>;
 
-export interface SyncSettings {
-    /** Kustomization interval. Default "10m0s". */
-    interval: string;
-    /** Default "2m0s". */
-    retryInterval: string;
-    /** Default "5m0s". */
-    timeout: string;
-    /** Wait for all applied objects to be ready. Default true. */
-    wait: boolean;
-    /** postBuild.substitute for every Kustomization of the chain. `cluster_env` is always set to the stack. */
-    substitute: Record<string, string>;
-    substituteFrom: SubstituteFromConfig[];
-    /** SOPS decryption with the given Secret (age or PGP keys). */
-    decryption?: { provider: "sops"; secretRef: string };
-}
+const release = obj(
+    {
+        name: str(dnsLabel),
+        /** Default: the name. */
+        namespace: str(dnsLabel).optional(),
+        targetNamespace: str(dnsLabel).optional(),
+        chart: str(),
+        version: str({ pattern: /^[^\s]+$/, patternText: "a pinned chart version or semver range without spaces", rule: semverRangeProblem }),
+        /** Name of a HelmRepository source in `sources`. */
+        source: str(),
+        interval: str({ def: "10m0s", ...duration }),
+        timeout: str(duration).optional(),
+        values: freeObject(),
+        valuesFrom: list(obj({ kind: oneOf(["ConfigMap", "Secret"]), name: str(), valuesKey: str().optional(), targetPath: str().optional(), optional: bool(false).optional() }, { required: true })),
+        install: obj({ createNamespace: bool(true), crds: oneOf(CRDS).optional(), /** Default { retries: 3 }. */ remediation: remediation.optional({ def: { retries: 3 } }) }),
+        upgrade: obj({ crds: oneOf(CRDS).optional(), /** Default { retries: 3, remediateLastFailure: true }. */ remediation: remediation.optional({ def: { retries: 3, remediateLastFailure: true } }), cleanupOnFail: bool(false).optional() }),
+        dependsOn: list(str()),
+    },
+    { required: true, derive: (r) => ({ namespace: r.namespace ?? r.name }) },
+);
 
-export interface KustomizationConfig {
-    name: string;
-    path: string;
-    /** Source name (a git or oci source in `sources`); default the flux-system GitRepository. */
-    source?: string;
-    prune: boolean;
-    wait: boolean;
-    interval: string;
-    timeout?: string;
-    retryInterval?: string;
-    dependsOn: string[];
-    healthChecks: Array<{ apiVersion?: string; kind: string; name: string; namespace?: string }>;
-    targetNamespace?: string;
-    substitute: Record<string, string>;
-    substituteFrom: SubstituteFromConfig[];
-    decryption?: { provider: "sops"; secretRef: string };
-}
+export type ReleaseConfig = Infer<typeof release>;
 
-export interface ImagePolicyConfig {
+// --- gitops:sync and gitops:kustomizations ------------------------------------------------------
+
+/** postBuild variable names, as Flux validates them. */
+const VAR_NAME = /^[_a-zA-Z][_a-zA-Z0-9]*$/;
+
+/** postBuild.substitute: variables by name; a secret among them would land in Git. */
+const substitute = strMap().check((vars, n) => {
+    for (const k of Object.keys(vars)) {
+        if (!VAR_NAME.test(k)) n.errors.add(`${n.key}.${k}`, "is not a valid variable name (letters, digits and '_', not starting with a digit)", k);
+        else if (SECRET_NAME.test(k)) {
+            n.errors.addRaw(`${n.key}.${k} names a secret but holds it in plain text, which lands in Git (put it in a Kubernetes Secret and list that Secret in ${n.key}From with kind: Secret)`);
+        }
+    }
+});
+const substituteFrom = list(obj({ kind: oneOf(["ConfigMap", "Secret"]), name: str(), optional: bool(false) }, { required: true }));
+/** SOPS decryption with the given Secret (age or PGP keys). */
+const decryption = obj({ provider: oneOf(["sops"], "sops"), secretRef: str() }).optional();
+
+export type SubstituteFromConfig = Infer<typeof substituteFrom>[number];
+
+const sync = (stack: string) =>
+    obj({
+        /** Kustomization interval. Default "10m0s". */
+        interval: str({ def: "10m0s", ...duration }),
+        /** Default "2m0s". */
+        retryInterval: str({ def: "2m0s", ...duration }),
+        /** Default "5m0s". */
+        timeout: str({ def: "5m0s", ...duration }),
+        /** Wait for all applied objects to be ready. Default true. */
+        wait: bool(true),
+        /** postBuild.substitute for every Kustomization of the chain. `cluster_env` is always set to the stack. */
+        substitute: substitute.map((vars): Record<string, string> => ({ cluster_env: stack, ...vars })),
+        substituteFrom,
+        decryption,
+    });
+
+export type SyncSettings = Infer<ReturnType<typeof sync>>;
+
+const kustomization = obj(
+    {
+        name: str(dnsSubdomain),
+        path: str({ pattern: /^\.?\/?[A-Za-z0-9._\-/]*$/, patternText: 'a path in the source such as "./apps/dev"', rule: repoPathProblem }),
+        /** Source name (a git or oci source in `sources`); default the flux-system GitRepository. */
+        source: str().optional(),
+        prune: bool(true),
+        wait: bool(false),
+        interval: str({ def: "10m0s", ...duration }),
+        timeout: str(duration).optional(),
+        retryInterval: str(duration).optional(),
+        dependsOn: list(str()),
+        healthChecks: list(obj({ apiVersion: str().optional(), kind: str(), name: str(), namespace: str().optional() }, { required: true })),
+        targetNamespace: str(dnsLabel).optional(),
+        substitute,
+        substituteFrom,
+        decryption,
+    },
+    { required: true },
+);
+
+export type KustomizationConfig = Infer<typeof kustomization>;
+
+// --- gitops:apps --------------------------------------------------------------------------------
+
+const imagePolicy = obj({
     /** semver range, e.g. "^1.0.0". Exactly one of semver, numerical, alphabetical. */
-    semver?: string;
-    numerical?: "asc" | "desc";
-    alphabetical?: "asc" | "desc";
-    filterTags?: { pattern: string; extract?: string };
+    semver: str({ rule: semverRangeProblem }).optional(),
+    numerical: oneOf(["asc", "desc"]).optional(),
+    alphabetical: oneOf(["asc", "desc"]).optional(),
+    filterTags: obj({ pattern: str({ rule: regexpProblem }), extract: str().optional() }).optional({ omitWhenAbsent: true }),
     /** ImageRepository scan interval. Default "1m0s". */
-    interval: string;
+    interval: str({ def: "1m0s", ...duration }),
     /** Tags never considered. Default Flux's ["^.*\\.sig$"]. */
-    exclusionList?: string[];
+    exclusionList: list(str({ rule: regexpProblem })).optional(),
     /** Registry credentials Secret name for the ImageRepository. */
-    secretRef?: string;
-    provider?: "generic" | "aws" | "azure" | "gcp";
-}
+    secretRef: str().optional(),
+    provider: oneOf(["generic", "aws", "azure", "gcp"]).optional(),
+}).check((p, n) => {
+    if ([p.semver, p.numerical, p.alphabetical].filter((x) => x !== undefined).length !== 1) n.errors.add(n.key, "must set exactly one of semver, numerical, alphabetical", n.value);
+});
 
-export interface CanaryMetricConfig {
-    /** A Flagger built-in (request-success-rate, request-duration) or any name with templateRef. */
-    name: string;
-    /** Pass when the value is within [min, max]. */
-    thresholdRange: { min?: number; max?: number };
-    /** Query window. Default "1m". */
-    interval: string;
-    /** Name of a MetricTemplate in gitops:delivery.metricTemplates. */
-    templateRef?: string;
-}
+export type ImagePolicyConfig = Infer<typeof imagePolicy>;
 
-export interface CanaryConfig {
-    /** The workload Flagger shifts traffic to. Default { kind: "Deployment", name: <app name> }. */
-    targetRef: { kind: "Deployment" | "DaemonSet"; name: string };
-    /** Port of the Services Flagger generates (apex, -primary, -canary). Default 80; they target the app port. */
-    port: number;
-    /** Time between analysis steps. Default "1m". */
-    interval: string;
-    /** Failed checks before rollback (at least 1). Default 5. */
-    threshold: number;
-    /** Canary weight at which the analysis promotes (1-100). Default 50. */
-    maxWeight: number;
-    /** Weight added per step. Default 10 when stepWeights is not set; not with stepWeights. */
-    stepWeight?: number;
-    /** Explicit increasing weights per step; the last must reach maxWeight. */
-    stepWeights?: number[];
-    /** Default: request-success-rate min 99 and request-duration max 500 (ms), each over 1m. */
-    metrics: CanaryMetricConfig[];
-    /** Generate traffic with Flagger's load tester during the analysis. Default true. */
-    loadTest: boolean;
-    /** URL of a confirm-promotion gate (promotion waits until it answers 200). */
-    confirmPromotion?: string;
-    /** URL of a rollback webhook (a 200 from it aborts the analysis and rolls back). */
-    rollbackWebhook?: string;
-}
+const canaryMetric = obj(
+    {
+        /** A Flagger built-in (request-success-rate, request-duration) or any name with templateRef. */
+        name: str(dnsSubdomain),
+        /** Pass when the value is within [min, max]. */
+        thresholdRange: obj({ min: num().optional(), max: num().optional() }, { required: true }),
+        /** Query window. Default "1m". */
+        interval: str({ def: "1m", ...duration }),
+        /** Name of a MetricTemplate in gitops:delivery.metricTemplates. */
+        templateRef: str().optional(),
+    },
+    { required: true },
+);
 
-export interface AppConfig {
-    name: string;
-    namespace: string;
-    /** Image repository, e.g. "ghcr.io/acme/echo-version". */
-    image: string;
-    /** Tag deployed in this environment. */
-    tag: string;
-    port: number;
-    replicas: number;
-    env: Record<string, string>;
-    /** Image automation for this app (needs imageAutomation.enabled). */
-    imagePolicy?: ImagePolicyConfig;
-    /** Pin the current tag: automation stops touching it in this environment. Default false. */
-    freeze: boolean;
-    canary?: CanaryConfig;
-    /** Label the namespace for Istio sidecar injection. Default: delivery.istio.enabled. */
-    istioInjection?: boolean;
-}
+export type CanaryMetricConfig = Infer<typeof canaryMetric>;
 
-export interface ImageAutomationConfig {
-    enabled: boolean;
-    interval: string;
-    /** Branch automation checks out. Default: fleet.branch. */
-    checkoutBranch: string;
-    /** Branch automation pushes to. Default "__image/<stack>/project". */
-    pushBranch: string;
-    /** Path automation updates. Default "./apps/<stack>". */
-    path: string;
-    author: { name: string; email: string };
-    messageTemplate?: string;
-}
+const canary = obj(
+    {
+        /** The workload Flagger shifts traffic to. Default { kind: "Deployment", name: <app name> }. */
+        targetRef: obj({ kind: oneOf(["Deployment", "DaemonSet"], "Deployment"), name: str(dnsSubdomain).optional() }),
+        /** Port of the Services Flagger generates (apex, -primary, -canary). Default 80; they target the app port. */
+        port: int({ def: 80, min: 1, max: 65535 }),
+        /** Time between analysis steps. Default "1m". */
+        interval: str({ def: "1m", ...duration }),
+        /** Failed checks before rollback (at least 1). Default 5. */
+        threshold: int({ def: 5 }),
+        /** Canary weight at which the analysis promotes (1-100). Default 50. */
+        maxWeight: int({ def: 50 }),
+        /** Weight added per step. Default 10 when stepWeights is not set; not with stepWeights. */
+        stepWeight: int().optional(),
+        /** Explicit increasing weights per step; the last must reach maxWeight. */
+        stepWeights: list(int()).optional(),
+        /** Default: request-success-rate min 99 and request-duration max 500 (ms), each over 1m. */
+        metrics: list(canaryMetric, [
+            { name: "request-success-rate", thresholdRange: { min: 99 }, interval: "1m" },
+            { name: "request-duration", thresholdRange: { max: 500 }, interval: "1m" },
+        ]),
+        /** Generate traffic with Flagger's load tester during the analysis. Default true. */
+        loadTest: bool(true),
+        /** URL of a confirm-promotion gate (promotion waits until it answers 200). */
+        confirmPromotion: str(httpUrl).optional(),
+        /** URL of a rollback webhook (a 200 from it aborts the analysis and rolls back). */
+        rollbackWebhook: str(httpUrl).optional(),
+    },
+    { derive: (c) => ({ stepWeight: c.stepWeight ?? (c.stepWeights ? undefined : 10) }) },
+);
 
-export interface MetricTemplateConfig {
-    name: string;
-    /** Default the Flagger namespace ("istio-system"). */
-    namespace: string;
-    /** PromQL; Flagger substitutes {{ namespace }}, {{ target }}, {{ interval }}. */
-    query: string;
-    /** Prometheus address. Default the platform's Prometheus ("http://prometheus-server.monitoring:80"). */
-    address: string;
-}
+/** App env: plain values only; a secret among them would land in Git. */
+const env = strMap().check((vars, n) => {
+    for (const k of Object.keys(vars)) {
+        if (SECRET_NAME.test(k)) n.errors.addRaw(`${n.key}.${k} names a secret but holds it in plain text, which lands in Git (keep secrets out of stack config: give the app the value from a Kubernetes Secret)`);
+    }
+});
 
-export interface DeliveryConfig {
-    /** Istio base, istiod and the ingress gateway (+ the public Gateway object). Default: flagger.enabled. */
-    istio: { enabled: boolean; version: string; gateway: boolean; gatewayHosts: string[] };
-    /** Flagger (meshProvider istio, metrics from Prometheus) and its load tester. Default false. */
-    flagger: { enabled: boolean; version: string; loadtesterVersion: string };
-    /** Prometheus (prometheus-community chart). Default: flagger.enabled. */
-    prometheus: { enabled: boolean; version: string };
-    /** Grafana (grafana chart) with Flagger's Istio dashboard. Default false. */
-    grafana: { enabled: boolean; version: string };
-    /** Custom metric templates canaries may reference with templateRef. */
-    metricTemplates: MetricTemplateConfig[];
-}
+const app = (delivery: DeliveryConfig) =>
+    obj(
+        {
+            name: str(dnsLabel),
+            /** Default: the name. */
+            namespace: str(dnsLabel).optional(),
+            /** Image repository, e.g. "ghcr.io/acme/echo-version". */
+            image: str({ pattern: /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/, patternText: 'an image repository without a tag, such as "ghcr.io/acme/app"' }),
+            /** Tag deployed in this environment. */
+            tag: str({ pattern: OCI_TAG, patternText: "an image tag" }),
+            port: int({ def: 8080, min: 1, max: 65535 }),
+            replicas: int({ def: 1, min: 0, max: 1000 }),
+            env,
+            /** Image automation for this app (needs imageAutomation.enabled). */
+            imagePolicy: imagePolicy.optional(),
+            /** Pin the current tag: automation stops touching it in this environment. Default false. */
+            freeze: bool(false),
+            canary: canary.optional(),
+            /** Label the namespace for Istio sidecar injection. Default: delivery.istio.enabled. */
+            istioInjection: bool(false).optional({ def: delivery.istio.enabled ? true : undefined }),
+        },
+        {
+            required: true,
+            derive: (a) => ({
+                namespace: a.namespace ?? a.name,
+                canary: a.canary && { ...a.canary, targetRef: { ...a.canary.targetRef, name: a.canary.targetRef.name ?? a.name } },
+            }),
+        },
+    );
 
-export interface NotificationProviderConfig {
-    name: string;
-    type: "slack" | "msteams" | "github" | "generic";
-    channel?: string;
-    /** For github: the repository URL; for generic: the address (non-secret). */
-    address?: string;
-}
+export type AppConfig = Infer<ReturnType<typeof app>>;
+export type CanaryConfig = NonNullable<AppConfig["canary"]>;
 
-export interface AlertConfig {
-    name: string;
-    provider: string;
-    severity: "info" | "error";
-    sources: Array<{ kind: string; name: string; namespace?: string }>;
-    exclusionList: string[];
-}
+// --- gitops:imageAutomation ---------------------------------------------------------------------
 
-export interface NotificationsConfig {
-    providers: NotificationProviderConfig[];
-    alerts: AlertConfig[];
+const imageAutomation = (stack: string, f: FleetConfig) =>
+    obj({
+        enabled: bool(false),
+        interval: str({ def: "30m0s", ...duration }),
+        /** Branch automation checks out. Default: fleet.branch. */
+        checkoutBranch: str({ def: f.branch, rule: branchNameProblem }),
+        /** Branch automation pushes to. Default "__image/<stack>/project". */
+        pushBranch: str({ def: `__image/${stack}/project`, rule: branchNameProblem }),
+        /** Path automation updates. Default "./apps/<stack>". */
+        path: str({ def: `./apps/${stack}`, rule: repoPathProblem }),
+        author: obj({ name: str({ def: "fluxcdbot" }), email: str({ def: "fluxcdbot@users.noreply.github.com" }) }),
+        messageTemplate: str().optional(),
+    });
+
+export type ImageAutomationConfig = Infer<ReturnType<typeof imageAutomation>>;
+
+// --- gitops:delivery ----------------------------------------------------------------------------
+
+const metricTemplate = obj(
+    {
+        name: str(dnsSubdomain),
+        /** Default the Flagger namespace ("istio-system"). */
+        namespace: str({ def: FLAGGER_NAMESPACE, ...dnsLabel }),
+        /** PromQL; Flagger substitutes {{ namespace }}, {{ target }}, {{ interval }}. */
+        query: str(),
+        /** Prometheus address. Default the platform's Prometheus ("http://prometheus-server.monitoring:80"). */
+        address: str({ def: PROMETHEUS_URL, ...httpUrl }),
+    },
+    { required: true },
+);
+
+export type MetricTemplateConfig = Infer<typeof metricTemplate>;
+
+const delivery = obj(
+    {
+        /** Istio base, istiod and the ingress gateway (+ the public Gateway object). Default: flagger.enabled. */
+        istio: obj({ enabled: maybeBool(), version: str({ def: "1.27.1" }), gateway: bool(true), gatewayHosts: list(str(), ["*"]) }),
+        /** Flagger (meshProvider istio, metrics from Prometheus) and its load tester. Default false. */
+        flagger: obj({ enabled: bool(false), version: str({ def: "1.41.0" }), loadtesterVersion: str({ def: "0.35.0" }) }),
+        /** Prometheus (prometheus-community chart). Default: flagger.enabled. */
+        prometheus: obj({ enabled: maybeBool(), version: str({ def: "27.28.0" }) }),
+        /** Grafana (grafana chart) with Flagger's Istio dashboard. Default false. */
+        grafana: obj({ enabled: bool(false), version: str({ def: "9.3.0" }) }),
+        /** Custom metric templates canaries may reference with templateRef. */
+        metricTemplates: list(metricTemplate),
+    },
+    {
+        derive: (d) => ({
+            istio: { ...d.istio, enabled: d.istio.enabled ?? d.flagger.enabled },
+            prometheus: { ...d.prometheus, enabled: d.prometheus.enabled ?? d.flagger.enabled },
+        }),
+    },
+);
+
+export type DeliveryConfig = Infer<typeof delivery>;
+
+// --- gitops:notifications -----------------------------------------------------------------------
+
+const notificationProvider = obj(
+    {
+        name: str(dnsSubdomain),
+        type: oneOf(["slack", "msteams", "github", "generic"]),
+        channel: str().optional(),
+        /** For github: the repository URL; for generic: the address (non-secret). */
+        address: str().optional(),
+    },
+    { required: true },
+).check((p, n) => {
+    // The address is judged with the provider's name: its secret lives at notificationSecrets.<name>.
+    const name = p.name || "<provider>";
+    if (p.address) n.at("address").judge(p.address, [(a) => webhookAddressProblem(a, name), (a) => urlCredentialProblem(a, { secretKey: SECRET_KEYS.notificationSecrets, secretPath: name })]);
+});
+
+export type NotificationProviderConfig = Infer<typeof notificationProvider>;
+
+const alert = obj(
+    {
+        name: str(dnsSubdomain),
+        provider: str(),
+        severity: oneOf(["info", "error"], "info"),
+        sources: list(obj({ kind: str(), name: str(), namespace: str().optional() }, { required: true }), [
+            { kind: "Kustomization", name: "*" },
+            { kind: "HelmRelease", name: "*" },
+        ]),
+        exclusionList: list(str()),
+    },
+    { required: true },
+);
+
+export type AlertConfig = Infer<typeof alert>;
+
+const notifications = obj({
+    providers: list(notificationProvider),
+    alerts: list(alert),
     /** A webhook Receiver for the fleet GitRepository; address is the public base URL of notification-controller's webhook-receiver. */
-    receiver: { enabled: boolean; type: "github" | "generic"; address?: string };
-}
+    receiver: obj({
+        enabled: bool(false),
+        type: oneOf(["github", "generic"], "github"),
+        address: str({ pattern: /^https?:\/\/[^/]+\/?$/, patternText: 'the public base URL of the webhook receiver, such as "https://flux-webhook.example.com"', rule: (u) => urlCredentialProblem(u) }).optional(),
+    }),
+});
 
-export interface PromotionConfig {
-    /** "overlays": one branch with clusters/<env> overlays; "branches": one branch per stage. Default "overlays". */
-    model: "overlays" | "branches";
-    /** Stage order. Default ["dev", "test", "prod"]. */
-    order: string[];
-    /** The stage this one promotes from; default the previous stage in `order`. */
-    from?: string;
-    /** Stack reference ("org/project/stack") to read the source stage's verified revision from; else Git. */
-    stackReference?: string;
-}
+export type NotificationsConfig = Infer<typeof notifications>;
 
-export interface StackConfig {
-    /** The stack (environment) name. */
-    stack: string;
-    cluster: ClusterConfig;
-    fleet: FleetConfig;
-    flux: FluxConfig;
-    sources: SourceConfig[];
-    releases: ReleaseConfig[];
-    sync: SyncSettings;
-    kustomizations: KustomizationConfig[];
-    apps: AppConfig[];
-    imageAutomation: ImageAutomationConfig;
-    delivery: DeliveryConfig;
-    notifications: NotificationsConfig;
-    promotion: PromotionConfig;
-}
+// --- gitops:promotion ---------------------------------------------------------------------------
+
+const promotion = (stack: string) =>
+    obj(
+        {
+            /** "overlays": one branch with clusters/<env> overlays; "branches": one branch per stage. Default "overlays". */
+            model: oneOf(["overlays", "branches"], "overlays"),
+            /** Stage order. Default ["dev", "test", "prod"]. */
+            order: list(str(dnsLabel), ["dev", "test", "prod"]),
+            /** The stage this one promotes from; default the previous stage in `order`. */
+            from: str().optional(),
+            /** Stack reference ("org/project/stack") to read the source stage's verified revision from; else Git. */
+            stackReference: str().optional(),
+        },
+        { derive: (p) => ({ from: p.from ?? (p.order.indexOf(stack) > 0 ? p.order[p.order.indexOf(stack) - 1] : undefined) }) },
+    );
+
+export type PromotionConfig = Infer<ReturnType<typeof promotion>>;
+
+// --- the stack ----------------------------------------------------------------------------------
 
 /** Every problem found in one stack's config, each naming its key. */
 export class StackConfigError extends GitopsError {
@@ -457,21 +701,27 @@ export class StackConfigError extends GitopsError {
     }
 }
 
-const TOP_KEYS = [
-    "cluster",
-    "fleet",
-    "flux",
-    "sources",
-    "releases",
-    "sync",
-    "kustomizations",
-    "apps",
-    "imageAutomation",
-    "delivery",
-    "notifications",
-    "promotion",
-    ...Object.values(SECRET_KEYS),
-] as const;
+const SECTIONS = ["cluster", "fleet", "flux", "sources", "releases", "sync", "kustomizations", "apps", "imageAutomation", "delivery", "notifications", "promotion"] as const;
+const TOP_KEYS = [...SECTIONS, ...Object.values(SECRET_KEYS)];
+
+/** The sections, each read with what its defaults depend on (the stack, and sections read before it). */
+function readSections(top: (k: (typeof SECTIONS)[number]) => Node, stack: string) {
+    const c = cluster(stack).read(top("cluster"));
+    const p = promotion(stack).read(top("promotion"));
+    const f = fleet(stack, p, c).read(top("fleet"));
+    const fx = flux.read(top("flux"));
+    const sources = list(source).read(top("sources"));
+    const releases = list(release).read(top("releases"));
+    const sy = sync(stack).read(top("sync"));
+    const kustomizations = list(kustomization).read(top("kustomizations"));
+    const d = delivery.read(top("delivery"));
+    const apps = list(app(d)).read(top("apps"));
+    const ia = imageAutomation(stack, f).read(top("imageAutomation"));
+    const notes = notifications.read(top("notifications"));
+    return { cluster: c, fleet: f, flux: fx, sources, releases, sync: sy, kustomizations, apps, imageAutomation: ia, delivery: d, notifications: notes, promotion: p } satisfies Record<(typeof SECTIONS)[number], unknown>;
+}
+
+export type StackConfig = { /** The stack (environment) name. */ stack: string } & ReturnType<typeof readSections>;
 
 /**
  * Validates and types the `gitops:*` config of one stack.
@@ -487,569 +737,10 @@ export function parseStackConfig(raw: Record<string, unknown>, stack: string, fi
             errors.addRaw(`${NS}:${k} is not a known setting; expected one of ${TOP_KEYS.join(", ")}`);
         }
     }
-    const top = (k: string) => new Node(`${NS}:${k}`, raw[k], errors);
-
-    const cluster = readCluster(top("cluster"), stack);
-    const promotion = readPromotion(top("promotion"), stack);
-    const fleet = readFleet(top("fleet"), stack, promotion, cluster);
-    const flux = readFlux(top("flux"));
-    const sources = top("sources").list(readSource);
-    const releases = top("releases").list(readRelease);
-    const sync = readSync(top("sync"), stack);
-    const kustomizations = top("kustomizations").list(readKustomization);
-    const delivery = readDelivery(top("delivery"));
-    const apps = top("apps").list((n) => readApp(n, delivery));
-    const imageAutomation = readImageAutomation(top("imageAutomation"), stack, fleet);
-    const notifications = readNotifications(top("notifications"));
-
-    const cfg: StackConfig = {
-        stack,
-        cluster,
-        fleet,
-        flux,
-        sources,
-        releases,
-        sync,
-        kustomizations,
-        apps,
-        imageAutomation,
-        delivery,
-        notifications,
-        promotion,
-    };
+    const cfg: StackConfig = { stack, ...readSections((k) => new Node(`${NS}:${k}`, raw[k], errors), stack) };
     crossCheck(cfg, errors);
     if (!errors.empty) throw new StackConfigError(file, errors.messages);
     return cfg;
-}
-
-function readCluster(n: Node, stack: string): ClusterConfig {
-    n.object(["kind", "name", "k3d", "kindConfig", "aks", "existing", "local"]);
-    const kind = n.at("kind").oneOf(CLUSTER_KINDS, "k3d");
-    const name = n.at("name").string(`gitops-${stack}`, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT });
-
-    const k = n.at("k3d");
-    k.object(["agents", "servers", "ports", "image"]);
-    const k3d: K3dSettings = {
-        agents: k.at("agents").int(3, 0, 20),
-        servers: k.at("servers").int(1, 1, 7),
-        ports: k.at("ports").list((p) => p.string(undefined, { pattern: /^([0-9.]+:)?[0-9]+(-[0-9]+)?:[0-9]+(-[0-9]+)?(\/(tcp|udp))?(@[A-Za-z0-9:_\-*\[\]]+)*$/, patternText: 'a k3d port mapping such as "8080:80@loadbalancer"' }), ["8080:80@loadbalancer"]),
-        image: k.at("image").optionalString(),
-    };
-
-    const kn = n.at("kindConfig");
-    kn.object(["nodeImage", "extraMounts", "portMappings", "workers"]);
-    const kindSettings: KindSettings = {
-        nodeImage: kn.at("nodeImage").optionalString(),
-        extraMounts: kn.at("extraMounts").list((m) => {
-            m.object(["hostPath", "containerPath", "readOnly"], true);
-            return {
-                hostPath: m.at("hostPath").string(),
-                containerPath: m.at("containerPath").string(undefined, { pattern: /^\//, patternText: "an absolute path" }),
-                readOnly: m.at("readOnly").bool(false),
-            };
-        }),
-        portMappings: kn.at("portMappings").list(
-            (m) => {
-                m.object(["containerPort", "hostPort", "protocol"], true);
-                return {
-                    containerPort: m.at("containerPort").int(undefined, 1, 65535),
-                    hostPort: m.at("hostPort").int(undefined, 1, 65535),
-                    protocol: m.at("protocol").oneOf(["TCP", "UDP"] as const, "TCP"),
-                };
-            },
-            [{ containerPort: 80, hostPort: 8080, protocol: "TCP" }],
-        ),
-        workers: kn.at("workers").int(0, 0, 20),
-    };
-
-    const a = n.at("aks");
-    a.object(["location", "resourceGroup", "kubernetesVersion", "nodeCount", "vmSize", "fluxExtension"], kind === "aks");
-    const aks: AksSettings = {
-        location: kind === "aks" ? a.at("location").string() : a.at("location").string(""),
-        resourceGroup: a.at("resourceGroup").string(`${name}-rg`),
-        kubernetesVersion: a.at("kubernetesVersion").optionalString({ pattern: /^[0-9]+\.[0-9]+(\.[0-9]+)?$/, patternText: 'a Kubernetes version such as "1.33"' }),
-        nodeCount: a.at("nodeCount").int(3, 1, 100),
-        vmSize: a.at("vmSize").string("Standard_D2s_v5"),
-        fluxExtension: a.at("fluxExtension").bool(false),
-    };
-
-    const e = n.at("existing");
-    e.object(["context", "kubeconfigPath"]);
-    const existing: ExistingSettings = {
-        context: e.at("context").optionalString(),
-        kubeconfigPath: e.at("kubeconfigPath").optionalString(),
-    };
-    const l = n.at("local");
-    l.object(["dir", "fleetPort"]);
-    const local: LocalSettings = { dir: l.at("dir").string(".gitops/local"), fleetPort: l.at("fleetPort").int(8765, 1, 65535) };
-    return { kind, name, k3d, kindConfig: kindSettings, aks, existing, local };
-}
-
-function readFleet(n: Node, stack: string, promotion: PromotionConfig, cluster: ClusterConfig): FleetConfig {
-    n.object(["url", "clusterUrl", "branch", "path", "author", "github", "oci"]);
-    const fleetCredential = (u: string) => urlCredentialProblem(u, { secretKey: SECRET_KEYS.githubToken });
-    const url = n.at("url").string(".fleet/fleet.git", { rule: fleetCredential });
-    const remote = /^(ssh|https?|git):\/\//.test(url) || /^[^/]+@[^:]+:/.test(url);
-    // A local repo reaches the cluster through a fleet server: k3d's host alias, or the local control plane's loopback server.
-    const served = cluster.kind === "local" ? `http://127.0.0.1:${cluster.local.fleetPort}/${url.replace(/\/+$/, "").split("/").pop()}` : `http://host.k3d.internal:8765/fleet.git`;
-    const clusterUrl = n.at("clusterUrl").string(remote ? url : served, {
-        pattern: /^(ssh|https?):\/\//,
-        patternText: "an ssh:// or http(s):// URL the cluster can reach",
-        rule: fleetCredential,
-    });
-    const branch = n.at("branch").string(promotion.model === "branches" ? stack : "main", { rule: branchNameProblem });
-    const path = n.at("path").string(`clusters/${stack}`, { pattern: /^[A-Za-z0-9._\-/]+$/, patternText: "a relative path", rule: [repoPathProblem, ownedDirProblem] });
-    const au = n.at("author");
-    au.object(["name", "email"]);
-    const author = { name: au.at("name").string("gitops-platform"), email: au.at("email").string("gitops-platform@users.noreply.local") };
-    let github: GithubRepoSettings | undefined;
-    const g = n.at("github");
-    if (g.object(["owner", "name", "visibility", "adopt", "protectedBranches"])) {
-        github = {
-            owner: g.at("owner").string(),
-            name: g.at("name").string(undefined, { pattern: /^[A-Za-z0-9._-]+$/, patternText: "a GitHub repository name" }),
-            visibility: g.at("visibility").oneOf(["private", "public", "internal"] as const, "private"),
-            adopt: g.at("adopt").bool(false),
-            protectedBranches: g.at("protectedBranches").list((b) => b.string(), promotion.model === "branches" ? ["main", ...promotion.order] : ["main"]),
-        };
-    }
-    const oci = readFleetOci(n.at("oci"), stack);
-    return { url, clusterUrl, branch, path, author, github, ...(oci ? { oci } : {}) };
-}
-
-const OCI_REPOSITORY = /^oci:\/\/[^/\s:@]+(:[0-9]+)?\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-const OCI_REPOSITORY_TEXT = 'an OCI repository URL without tag, such as "oci://ghcr.io/acme/fleet"';
-
-function readFleetOci(n: Node, stack: string): FleetOciSettings | undefined {
-    if (!n.object(["repository", "clusterRepository", "tag", "insecure", "secretRef", "verify"])) return undefined;
-    // Credentials first (and the value never echoed): registry credentials belong in gitops:registryCredentials.
-    const ociRepository = [
-        (u: string) => urlCredentialProblem(u, { secretKey: SECRET_KEYS.registryCredentials }),
-        (u: string) => (OCI_REPOSITORY.test(u) ? undefined : { what: `must be ${OCI_REPOSITORY_TEXT}`, fix: "no tag, digest or credentials in it" }),
-    ];
-    const repository = n.at("repository").string(undefined, { rule: ociRepository });
-    const o: FleetOciSettings = {
-        repository,
-        clusterRepository: n.at("clusterRepository").string(repository, { rule: ociRepository }),
-        tag: n.at("tag").string(stack, { pattern: /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, patternText: "an OCI tag (letters, digits, '_', '.', '-'; up to 128)" }),
-        insecure: n.at("insecure").bool(false),
-        secretRef: n.at("secretRef").optionalString({ pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
-    };
-    const v = n.at("verify");
-    if (v.object(["provider", "secretRef", "matchOIDCIdentity"])) {
-        o.verify = {
-            provider: v.at("provider").oneOf(["cosign", "notation"] as const, "cosign"),
-            secretRef: v.at("secretRef").optionalString({ pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
-            matchOIDCIdentity: v.at("matchOIDCIdentity").present
-                ? v.at("matchOIDCIdentity").list((m) => {
-                      m.object(["issuer", "subject"], true);
-                      return { issuer: m.at("issuer").string(), subject: m.at("subject").string() };
-                  })
-                : undefined,
-        };
-    }
-    return o;
-}
-
-function readFlux(n: Node): FluxConfig {
-    n.object(["version", "components", "namespace", "interval", "syncInterval", "networkPolicy", "componentsFile"]);
-    const all = [...FLUX_DEFAULT_COMPONENTS, ...FLUX_EXTRA_COMPONENTS];
-    return {
-        version: n.at("version").string(FLUX_RELEASE.version, { pattern: /^v2\.[0-9]+\.[0-9]+$/, patternText: 'a Flux v2 release such as "v2.7.2"' }),
-        components: n.at("components").list((c) => c.oneOf(all), [...all]),
-        namespace: n.at("namespace").string("flux-system", { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
-        interval: n.at("interval").string("1m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        syncInterval: n.at("syncInterval").string("10m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        networkPolicy: n.at("networkPolicy").bool(true),
-        componentsFile: n.at("componentsFile").optionalString({ rule: projectPathProblem }),
-    };
-}
-
-const SOURCE_KEYS = ["name", "kind", "namespace", "url", "interval", "ref", "ignore", "secretRef", "verify", "layerSelector", "type", "provider", "insecure"];
-
-function readSource(n: Node): SourceConfig {
-    n.object(SOURCE_KEYS, true);
-    const kind = n.at("kind").oneOf(["git", "oci", "helm"] as const);
-    const s: SourceConfig = {
-        name: n.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
-        kind,
-        namespace: n.at("namespace").string("flux-system", { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
-        url: n.at("url").string(undefined, { rule: (u) => urlCredentialProblem(u, { secretRefHint: `put them in a Secret in the cluster and name it in ${n.key}.secretRef` }) }),
-        interval: n.at("interval").string(kind === "helm" ? "1h0m0s" : "1m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        ignore: n.at("ignore").optionalString(),
-        secretRef: n.at("secretRef").optionalString({ pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
-        provider: n.at("provider").optionalString(),
-    };
-    const refKeys = kind === "git" ? ["branch", "tag", "semver", "commit", "name"] : kind === "oci" ? ["tag", "semver", "semverFilter", "digest"] : [];
-    const ref = n.at("ref");
-    if (ref.present) {
-        if (kind === "helm") n.errors.add(ref.key, "is not used by helm sources; remove it", ref.value);
-        else if (ref.object(refKeys)) {
-            s.ref = ref.stringMap();
-            const rules: Record<string, (v: string) => { what: string; fix: string } | undefined> = {
-                branch: branchNameProblem,
-                tag: kind === "git" ? tagNameProblem : (t) => (/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(t) ? undefined : { what: "is not a valid OCI tag", fix: "use letters, digits, '_', '.' and '-' (at most 128)" }),
-                semver: semverRangeProblem,
-                semverFilter: regexpProblem,
-                name: fullRefNameProblem,
-            };
-            for (const [k, v] of Object.entries(s.ref)) {
-                const problem = v !== "" ? rules[k]?.(v) : undefined;
-                if (problem) n.errors.addRaw(`${ref.key}.${k} ${problem.what} (${problem.fix})`);
-            }
-            const chosen = Object.keys(s.ref).filter((k) => k !== "semverFilter");
-            if (kind === "oci" && chosen.length > 1 && !chosen.includes("digest")) {
-                n.errors.add(ref.key, "must set one of tag, semver or digest", s.ref);
-            }
-            if (kind === "git" && chosen.length === 0) n.errors.add(ref.key, `must set one of ${refKeys.join(", ")}`, s.ref);
-        }
-    } else if (kind === "git") {
-        s.ref = { branch: "main" };
-    }
-    const url = s.url;
-    if (kind === "git" && url && !/^(ssh|https?):\/\//.test(url)) n.errors.add(n.at("url").key, "must be an ssh:// or http(s):// URL for a git source", url);
-    if (kind === "oci" && url && !url.startsWith("oci://")) n.errors.add(n.at("url").key, "must start with oci:// for an oci source", url);
-    const type = n.at("type");
-    if (kind === "helm") {
-        s.type = type.oneOf(["default", "oci"] as const, url.startsWith("oci://") ? "oci" : "default");
-        if (s.type === "oci" && !url.startsWith("oci://")) n.errors.add(n.at("url").key, 'must start with oci:// when type is "oci"', url);
-        if (s.type === "default" && !/^https?:\/\//.test(url)) n.errors.add(n.at("url").key, "must be an http(s):// Helm repository URL", url);
-    } else if (type.present) {
-        n.errors.add(type.key, "is only used by helm sources", type.value);
-    }
-    const v = n.at("verify");
-    if (v.present) {
-        if (kind === "git") {
-            v.object(["mode", "secretRef"]);
-            s.verify = { mode: v.at("mode").oneOf(["HEAD", "Tag", "TagAndHEAD"] as const, "HEAD"), secretRef: v.at("secretRef").string() };
-        } else if (kind === "oci") {
-            v.object(["provider", "secretRef", "matchOIDCIdentity"]);
-            s.verify = {
-                provider: v.at("provider").oneOf(["cosign", "notation"] as const, "cosign"),
-                secretRef: v.at("secretRef").optionalString(),
-                matchOIDCIdentity: v.at("matchOIDCIdentity").present
-                    ? v.at("matchOIDCIdentity").list((m) => {
-                          m.object(["issuer", "subject"], true);
-                          return { issuer: m.at("issuer").string(), subject: m.at("subject").string() };
-                      })
-                    : undefined,
-            };
-        } else n.errors.add(v.key, "is not supported for helm sources", v.value);
-    }
-    const insecure = n.at("insecure");
-    if (insecure.present) {
-        if (kind === "git" || s.type === "default") n.errors.add(insecure.key, 'is only used by oci sources and helm sources of type "oci" (plain HTTP to a registry); remove it', insecure.value);
-        else if (insecure.bool(false)) s.insecure = true;
-    }
-    const l = n.at("layerSelector");
-    if (l.present) {
-        if (kind !== "oci") n.errors.add(l.key, "is only used by oci sources", l.value);
-        else {
-            l.object(["mediaType", "operation"]);
-            s.layerSelector = { mediaType: l.at("mediaType").optionalString(), operation: l.present && l.at("operation").present ? l.at("operation").oneOf(["extract", "copy"] as const) : undefined };
-        }
-    }
-    return s;
-}
-
-function readRemediation(n: Node): RemediationConfig | undefined {
-    if (!n.object(["retries", "remediateLastFailure", "strategy"])) return undefined;
-    return {
-        retries: n.at("retries").optionalInt(-1, 100),
-        remediateLastFailure: n.at("remediateLastFailure").optionalBool(),
-        strategy: n.at("strategy").present ? n.at("strategy").oneOf(["rollback", "uninstall"] as const) : undefined,
-    };
-}
-
-const CRDS = ["Skip", "Create", "CreateReplace"] as const;
-
-function readRelease(n: Node): ReleaseConfig {
-    n.object(["name", "namespace", "targetNamespace", "chart", "version", "source", "interval", "timeout", "values", "valuesFrom", "install", "upgrade", "dependsOn"], true);
-    const name = n.at("name").string(undefined, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT });
-    const ins = n.at("install");
-    ins.object(["createNamespace", "crds", "remediation"]);
-    const up = n.at("upgrade");
-    up.object(["crds", "remediation", "cleanupOnFail"]);
-    return {
-        name,
-        namespace: n.at("namespace").string(name, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
-        targetNamespace: n.at("targetNamespace").optionalString({ pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
-        chart: n.at("chart").string(),
-        version: n.at("version").string(undefined, { pattern: /^[^\s]+$/, patternText: "a pinned chart version or semver range without spaces", rule: semverRangeProblem }),
-        source: n.at("source").string(),
-        interval: n.at("interval").string("10m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        timeout: n.at("timeout").optionalString({ pattern: DURATION, patternText: DURATION_TEXT }),
-        values: n.at("values").freeObject(),
-        valuesFrom: n.at("valuesFrom").list((v) => {
-            v.object(["kind", "name", "valuesKey", "targetPath", "optional"], true);
-            return {
-                kind: v.at("kind").oneOf(["ConfigMap", "Secret"] as const),
-                name: v.at("name").string(),
-                valuesKey: v.at("valuesKey").optionalString(),
-                targetPath: v.at("targetPath").optionalString(),
-                optional: v.at("optional").optionalBool(),
-            };
-        }),
-        install: {
-            createNamespace: ins.at("createNamespace").bool(true),
-            crds: ins.at("crds").present ? ins.at("crds").oneOf(CRDS) : undefined,
-            remediation: readRemediation(ins.at("remediation")) ?? { retries: 3 },
-        },
-        upgrade: {
-            crds: up.at("crds").present ? up.at("crds").oneOf(CRDS) : undefined,
-            remediation: readRemediation(up.at("remediation")) ?? { retries: 3, remediateLastFailure: true },
-            cleanupOnFail: up.at("cleanupOnFail").optionalBool(),
-        },
-        dependsOn: n.at("dependsOn").list((d) => d.string()),
-    };
-}
-
-function readSubstituteFrom(n: Node): SubstituteFromConfig[] {
-    return n.list((s) => {
-        s.object(["kind", "name", "optional"], true);
-        return { kind: s.at("kind").oneOf(["ConfigMap", "Secret"] as const), name: s.at("name").string(), optional: s.at("optional").bool(false) };
-    });
-}
-
-function readDecryption(n: Node): { provider: "sops"; secretRef: string } | undefined {
-    if (!n.object(["provider", "secretRef"])) return undefined;
-    return { provider: n.at("provider").oneOf(["sops"] as const, "sops"), secretRef: n.at("secretRef").string() };
-}
-
-/** postBuild variable names, as Flux validates them. */
-const VAR_NAME = /^[_a-zA-Z][_a-zA-Z0-9]*$/;
-
-function readVars(n: Node, substituteFromKey: string): Record<string, string> {
-    const vars = n.stringMap();
-    for (const k of Object.keys(vars)) {
-        if (!VAR_NAME.test(k)) n.errors.add(`${n.key}.${k}`, "is not a valid variable name (letters, digits and '_', not starting with a digit)", k);
-        else if (SECRET_NAME.test(k)) {
-            n.errors.addRaw(`${n.key}.${k} names a secret but holds it in plain text, which lands in Git (put it in a Kubernetes Secret and list that Secret in ${substituteFromKey} with kind: Secret)`);
-        }
-    }
-    return vars;
-}
-
-/** fleet.path must name a directory below the root: the stack owns (and replaces) it. */
-function ownedDirProblem(p: string): { what: string; fix: string } | undefined {
-    return p.replace(/^(\.\/)+/, "").replace(/^\.$/, "").replace(/\/+$/, "") === "" ? { what: "names the repository root, which the stack would own and replace", fix: 'give a directory below it, such as "clusters/dev"' } : undefined;
-}
-
-function readSync(n: Node, stack: string): SyncSettings {
-    n.object(["interval", "retryInterval", "timeout", "wait", "substitute", "substituteFrom", "decryption"]);
-    return {
-        interval: n.at("interval").string("10m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        retryInterval: n.at("retryInterval").string("2m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        timeout: n.at("timeout").string("5m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        wait: n.at("wait").bool(true),
-        substitute: { cluster_env: stack, ...readVars(n.at("substitute"), `${n.key}.substituteFrom`) },
-        substituteFrom: readSubstituteFrom(n.at("substituteFrom")),
-        decryption: readDecryption(n.at("decryption")),
-    };
-}
-
-function readKustomization(n: Node): KustomizationConfig {
-    n.object(["name", "path", "source", "prune", "wait", "interval", "timeout", "retryInterval", "dependsOn", "healthChecks", "targetNamespace", "substitute", "substituteFrom", "decryption"], true);
-    return {
-        name: n.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
-        path: n.at("path").string(undefined, { pattern: /^\.?\/?[A-Za-z0-9._\-/]*$/, patternText: 'a path in the source such as "./apps/dev"', rule: repoPathProblem }),
-        source: n.at("source").optionalString(),
-        prune: n.at("prune").bool(true),
-        wait: n.at("wait").bool(false),
-        interval: n.at("interval").string("10m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        timeout: n.at("timeout").optionalString({ pattern: DURATION, patternText: DURATION_TEXT }),
-        retryInterval: n.at("retryInterval").optionalString({ pattern: DURATION, patternText: DURATION_TEXT }),
-        dependsOn: n.at("dependsOn").list((d) => d.string()),
-        healthChecks: n.at("healthChecks").list((h) => {
-            h.object(["apiVersion", "kind", "name", "namespace"], true);
-            return { apiVersion: h.at("apiVersion").optionalString(), kind: h.at("kind").string(), name: h.at("name").string(), namespace: h.at("namespace").optionalString() };
-        }),
-        targetNamespace: n.at("targetNamespace").optionalString({ pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
-        substitute: readVars(n.at("substitute"), `${n.key}.substituteFrom`),
-        substituteFrom: readSubstituteFrom(n.at("substituteFrom")),
-        decryption: readDecryption(n.at("decryption")),
-    };
-}
-
-function readImagePolicy(n: Node): ImagePolicyConfig | undefined {
-    if (!n.object(["semver", "numerical", "alphabetical", "filterTags", "interval", "exclusionList", "secretRef", "provider"])) return undefined;
-    const p: ImagePolicyConfig = {
-        semver: n.at("semver").optionalString({ rule: semverRangeProblem }),
-        numerical: n.at("numerical").present ? n.at("numerical").oneOf(["asc", "desc"] as const) : undefined,
-        alphabetical: n.at("alphabetical").present ? n.at("alphabetical").oneOf(["asc", "desc"] as const) : undefined,
-        interval: n.at("interval").string("1m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        exclusionList: n.at("exclusionList").present ? n.at("exclusionList").list((e) => e.string(undefined, { rule: regexpProblem })) : undefined,
-        secretRef: n.at("secretRef").optionalString(),
-        provider: n.at("provider").present ? n.at("provider").oneOf(["generic", "aws", "azure", "gcp"] as const) : undefined,
-    };
-    const chosen = [p.semver, p.numerical, p.alphabetical].filter((x) => x !== undefined).length;
-    if (chosen !== 1) n.errors.add(n.key, "must set exactly one of semver, numerical, alphabetical", n.value);
-    const f = n.at("filterTags");
-    if (f.object(["pattern", "extract"])) p.filterTags = { pattern: f.at("pattern").string(undefined, { rule: regexpProblem }), extract: f.at("extract").optionalString() };
-    return p;
-}
-
-function readCanary(n: Node, appName: string): CanaryConfig | undefined {
-    if (!n.object(["targetRef", "port", "interval", "threshold", "maxWeight", "stepWeight", "stepWeights", "metrics", "loadTest", "confirmPromotion", "rollbackWebhook"])) return undefined;
-    const t = n.at("targetRef");
-    t.object(["kind", "name"]);
-    const stepWeights = n.at("stepWeights").present ? n.at("stepWeights").list((w) => w.int(undefined)) : undefined;
-    return {
-        targetRef: { kind: t.at("kind").oneOf(["Deployment", "DaemonSet"] as const, "Deployment"), name: t.at("name").string(appName, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }) },
-        port: n.at("port").int(80, 1, 65535),
-        interval: n.at("interval").string("1m", { pattern: DURATION, patternText: DURATION_TEXT }),
-        threshold: n.at("threshold").int(5),
-        maxWeight: n.at("maxWeight").int(50),
-        stepWeight: n.at("stepWeight").present ? n.at("stepWeight").int(undefined) : stepWeights ? undefined : 10,
-        stepWeights,
-        metrics: n.at("metrics").list<CanaryMetricConfig>(
-            (m) => {
-                m.object(["name", "thresholdRange", "interval", "templateRef"], true);
-                const tr = m.at("thresholdRange");
-                tr.object(["min", "max"], true);
-                const num = (x: Node) => (x.present ? (typeof x.value === "number" ? x.value : (x.errors.add(x.key, "must be a number", x.value), undefined)) : undefined);
-                return {
-                    name: m.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
-                    thresholdRange: { min: num(tr.at("min")), max: num(tr.at("max")) },
-                    interval: m.at("interval").string("1m", { pattern: DURATION, patternText: DURATION_TEXT }),
-                    templateRef: m.at("templateRef").optionalString(),
-                };
-            },
-            [
-                { name: "request-success-rate", thresholdRange: { min: 99 }, interval: "1m" },
-                { name: "request-duration", thresholdRange: { max: 500 }, interval: "1m" },
-            ],
-        ),
-        loadTest: n.at("loadTest").bool(true),
-        confirmPromotion: n.at("confirmPromotion").optionalString({ pattern: /^https?:\/\//, patternText: "an http(s):// URL", rule: (u) => urlCredentialProblem(u) }),
-        rollbackWebhook: n.at("rollbackWebhook").optionalString({ pattern: /^https?:\/\//, patternText: "an http(s):// URL", rule: (u) => urlCredentialProblem(u) }),
-    };
-}
-
-function readApp(n: Node, delivery: DeliveryConfig): AppConfig {
-    n.object(["name", "namespace", "image", "tag", "port", "replicas", "env", "imagePolicy", "freeze", "canary", "istioInjection"], true);
-    const name = n.at("name").string(undefined, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT });
-    return {
-        name,
-        namespace: n.at("namespace").string(name, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
-        image: n.at("image").string(undefined, { pattern: /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/, patternText: 'an image repository without a tag, such as "ghcr.io/acme/app"' }),
-        tag: n.at("tag").string(undefined, { pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, patternText: "an image tag" }),
-        port: n.at("port").int(8080, 1, 65535),
-        replicas: n.at("replicas").int(1, 0, 1000),
-        env: readEnv(n.at("env")),
-        imagePolicy: readImagePolicy(n.at("imagePolicy")),
-        freeze: n.at("freeze").bool(false),
-        canary: readCanary(n.at("canary"), name),
-        istioInjection: n.at("istioInjection").present ? n.at("istioInjection").bool(delivery.istio.enabled) : delivery.istio.enabled ? true : undefined,
-    };
-}
-
-function readEnv(n: Node): Record<string, string> {
-    const env = n.stringMap();
-    for (const k of Object.keys(env)) {
-        if (SECRET_NAME.test(k)) n.errors.addRaw(`${n.key}.${k} names a secret but holds it in plain text, which lands in Git (keep secrets out of stack config: give the app the value from a Kubernetes Secret)`);
-    }
-    return env;
-}
-
-function readImageAutomation(n: Node, stack: string, fleet: FleetConfig): ImageAutomationConfig {
-    n.object(["enabled", "interval", "checkoutBranch", "pushBranch", "path", "author", "messageTemplate"]);
-    const au = n.at("author");
-    au.object(["name", "email"]);
-    return {
-        enabled: n.at("enabled").bool(false),
-        interval: n.at("interval").string("30m0s", { pattern: DURATION, patternText: DURATION_TEXT }),
-        checkoutBranch: n.at("checkoutBranch").string(fleet.branch, { rule: branchNameProblem }),
-        pushBranch: n.at("pushBranch").string(`__image/${stack}/project`, { rule: branchNameProblem }),
-        path: n.at("path").string(`./apps/${stack}`, { rule: repoPathProblem }),
-        author: { name: au.at("name").string("fluxcdbot"), email: au.at("email").string("fluxcdbot@users.noreply.github.com") },
-        messageTemplate: n.at("messageTemplate").optionalString(),
-    };
-}
-
-function readDelivery(n: Node): DeliveryConfig {
-    n.object(["istio", "flagger", "prometheus", "grafana", "metricTemplates"]);
-    const i = n.at("istio");
-    i.object(["enabled", "version", "gateway", "gatewayHosts"]);
-    const f = n.at("flagger");
-    f.object(["enabled", "version", "loadtesterVersion"]);
-    const p = n.at("prometheus");
-    p.object(["enabled", "version"]);
-    const g = n.at("grafana");
-    g.object(["enabled", "version"]);
-    const flaggerEnabled = f.at("enabled").bool(false);
-    return {
-        istio: {
-            enabled: i.at("enabled").bool(flaggerEnabled),
-            version: i.at("version").string("1.27.1"),
-            gateway: i.at("gateway").bool(true),
-            gatewayHosts: i.at("gatewayHosts").list((h) => h.string(), ["*"]),
-        },
-        flagger: { enabled: flaggerEnabled, version: f.at("version").string("1.41.0"), loadtesterVersion: f.at("loadtesterVersion").string("0.35.0") },
-        prometheus: { enabled: p.at("enabled").bool(flaggerEnabled), version: p.at("version").string("27.28.0") },
-        grafana: { enabled: g.at("enabled").bool(false), version: g.at("version").string("9.3.0") },
-        metricTemplates: n.at("metricTemplates").list((m) => {
-            m.object(["name", "namespace", "query", "address"], true);
-            return {
-                name: m.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
-                namespace: m.at("namespace").string(FLAGGER_NAMESPACE, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }),
-                query: m.at("query").string(),
-                address: m.at("address").string(PROMETHEUS_URL, { pattern: /^https?:\/\//, patternText: "an http(s):// URL", rule: (u) => urlCredentialProblem(u) }),
-            };
-        }),
-    };
-}
-
-function readNotifications(n: Node): NotificationsConfig {
-    n.object(["providers", "alerts", "receiver"]);
-    const r = n.at("receiver");
-    r.object(["enabled", "type", "address"]);
-    return {
-        providers: n.at("providers").list((p) => {
-            p.object(["name", "type", "channel", "address"], true);
-            const name = p.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT });
-            return {
-                name,
-                type: p.at("type").oneOf(["slack", "msteams", "github", "generic"] as const),
-                channel: p.at("channel").optionalString(),
-                address: p.at("address").optionalString({
-                    rule: [(a) => webhookAddressProblem(a, name || "<provider>"), (a) => urlCredentialProblem(a, { secretKey: SECRET_KEYS.notificationSecrets, secretPath: name || "<provider>" })],
-                }),
-            };
-        }),
-        alerts: n.at("alerts").list((a) => {
-            a.object(["name", "provider", "severity", "sources", "exclusionList"], true);
-            return {
-                name: a.at("name").string(undefined, { pattern: DNS_SUBDOMAIN, patternText: DNS_SUBDOMAIN_TEXT }),
-                provider: a.at("provider").string(),
-                severity: a.at("severity").oneOf(["info", "error"] as const, "info"),
-                sources: a.at("sources").list<AlertConfig["sources"][number]>(
-                    (s) => {
-                        s.object(["kind", "name", "namespace"], true);
-                        return { kind: s.at("kind").string(), name: s.at("name").string(), namespace: s.at("namespace").optionalString() };
-                    },
-                    [
-                        { kind: "Kustomization", name: "*" },
-                        { kind: "HelmRelease", name: "*" },
-                    ],
-                ),
-                exclusionList: a.at("exclusionList").list((e) => e.string()),
-            };
-        }),
-        receiver: {
-            enabled: r.at("enabled").bool(false),
-            type: r.at("type").oneOf(["github", "generic"] as const, "github"),
-            address: r.at("address").optionalString({ pattern: /^https?:\/\/[^/]+\/?$/, patternText: 'the public base URL of the webhook receiver, such as "https://flux-webhook.example.com"', rule: (u) => urlCredentialProblem(u) }),
-        },
-    };
-}
-
-function readPromotion(n: Node, stack: string): PromotionConfig {
-    n.object(["model", "order", "from", "stackReference"]);
-    const order = n.at("order").list((s) => s.string(undefined, { pattern: DNS_LABEL, patternText: DNS_LABEL_TEXT }), ["dev", "test", "prod"]);
-    const idx = order.indexOf(stack);
-    const from = n.at("from").optionalString() ?? (idx > 0 ? order[idx - 1] : undefined);
-    return { model: n.at("model").oneOf(["overlays", "branches"] as const, "overlays"), order, from, stackReference: n.at("stackReference").optionalString() };
 }
 
 /** Rules that span sections. */
@@ -1099,6 +790,10 @@ function crossCheck(cfg: StackConfig, errors: ConfigErrors): void {
         }
     });
     const providers = new Set(cfg.notifications.providers.map((p) => p.name));
+    cfg.notifications.providers.forEach((p, i) => {
+        // notification-controller sets commit statuses on the repository the address names.
+        if (p.type === "github" && !p.address) errors.addRaw(`${NS}:notifications.providers[${i}].address is required for a github provider: give the repository URL, e.g. https://github.com/org/repo`);
+    });
     cfg.notifications.alerts.forEach((a, i) => {
         if (!providers.has(a.provider)) errors.addRaw(`${NS}:notifications.alerts[${i}].provider names ${JSON.stringify(a.provider)}, which is not in ${NS}:notifications.providers`);
     });

@@ -5,11 +5,9 @@
 import type { AppConfig } from "../config/schema";
 import type { KubeObject } from "../flux/api";
 
-/** The registry host of an image reference ("ghcr.io/acme/app" -> "ghcr.io"; "acme/app" -> "docker.io"). */
-export function registryHost(image: string): string {
-    const first = image.split("/")[0];
-    return image.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost") ? first : "docker.io";
-}
+import { registryHost } from "../images/ref";
+
+export { registryHost };
 
 /**
  * One dockerconfigjson Secret per distinct imagePolicy.secretRef, for apps whose registry has

@@ -2,20 +2,17 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Command } from "../util/cli";
-import { loadStackFile, projectFile } from "../config/load";
+import { loadStackFile } from "../config/load";
 import { SECRET_KEYS } from "../config/schema";
 import { GitopsError } from "../errors";
 import { parseFlags } from "../util/cli";
 import { AtomicOptions, writeTreeAtomic } from "../util/atomic";
-import { FleetPlan, renderFleet } from "./layout";
+import { FleetPlan, stackPlan } from "./layout";
 
 /** Reads a stack file and renders its fleet plan; shared by the CLI and tests. */
 export function planForStack(projectDir: string, stack: string): FleetPlan {
     const { config, secretKeys } = loadStackFile(projectDir, stack);
-    const componentsFile = config.flux.componentsFile ? projectFile(projectDir, "flux.componentsFile", config.flux.componentsFile) : undefined;
-    // Only the names of secret-backed providers matter here; their values stay in Pulumi.
-    const providerSecrets = secretKeys.includes(SECRET_KEYS.notificationSecrets) ? config.notifications.providers.map((p) => p.name) : [];
-    return renderFleet(config, { componentsFile, providerSecrets });
+    return stackPlan(config, projectDir, { notificationSecrets: secretKeys.includes(SECRET_KEYS.notificationSecrets) });
 }
 
 /**

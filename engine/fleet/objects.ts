@@ -19,7 +19,7 @@ import {
     Provider,
     Receiver,
 } from "../flux/api";
-import type { AlertConfig, ImageAutomationConfig, ImagePolicyConfig, KustomizationConfig, NotificationProviderConfig, ReleaseConfig, SourceConfig } from "../config/schema";
+import type { AlertConfig, ImageAutomationConfig, ImagePolicyConfig, KustomizationConfig, NotificationProviderConfig, ReleaseConfig, SourceConfig, SubstituteFromConfig } from "../config/schema";
 
 /** Default exclusion list of Flux's ImageRepository: signatures are never tags to deploy. */
 export const DEFAULT_EXCLUSION_LIST = ["^.*\\.sig$"];
@@ -137,7 +137,7 @@ export function helmRelease(r: ReleaseConfig, sourceNamespace: string): HelmRele
 }
 
 /** The overlay patch that pins one environment's chart version and values. */
-export function releasePatch(r: ReleaseConfig): Record<string, unknown> {
+export function releasePatch(r: ReleaseConfig): KubeObject {
     return {
         apiVersion: API.helm,
         kind: "HelmRelease",
@@ -146,23 +146,17 @@ export function releasePatch(r: ReleaseConfig): Record<string, unknown> {
     };
 }
 
-export interface KustomizationInput {
-    name: string;
-    namespace: string;
-    path: string;
-    sourceRef: KustomizationSpec["sourceRef"];
-    interval: string;
-    prune?: boolean;
-    wait?: boolean;
-    timeout?: string;
-    retryInterval?: string;
-    dependsOn?: string[];
-    healthChecks?: KustomizationSpec["healthChecks"];
-    targetNamespace?: string;
-    substitute?: Record<string, string>;
-    substituteFrom?: Array<{ kind: "ConfigMap" | "Secret"; name: string; optional?: boolean }>;
-    decryption?: { provider: "sops"; secretRef: string };
-}
+/**
+ * What kustomization() takes: the options of a gitops:kustomizations entry (declared once, in
+ * engine/config) with the object's namespace and its resolved sourceRef instead of a source name.
+ * The platform's chain passes gitops:sync's settings the same way.
+ */
+export type KustomizationInput = Pick<KustomizationConfig, "name" | "path" | "interval"> &
+    Partial<Omit<KustomizationConfig, "name" | "path" | "interval" | "source" | "substituteFrom">> & {
+        namespace: string;
+        sourceRef: KustomizationSpec["sourceRef"];
+        substituteFrom?: Array<Pick<SubstituteFromConfig, "kind" | "name"> & Partial<Pick<SubstituteFromConfig, "optional">>>;
+    };
 
 export function kustomization(k: KustomizationInput): Kustomization {
     const hasPostBuild = (k.substitute && Object.keys(k.substitute).length > 0) || (k.substituteFrom && k.substituteFrom.length > 0);

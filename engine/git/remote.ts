@@ -10,19 +10,13 @@ import * as os from "os";
 import * as path from "path";
 import { GitopsError } from "../errors";
 import { authSecrets, GitAuth, Identity, RunOptions, RunResult, redact, runGit, withAuth } from "./exec";
+import { isRemoteUrl } from "./url";
 
 export function cacheRoot(): string {
     return process.env.GITOPS_CACHE_DIR || path.join(os.homedir(), ".cache", "gitops", "git");
 }
 
-/** True for URLs git treats as remote transports (scheme:// or scp-like user@host:path). */
-export function isRemoteUrl(repo: string): boolean {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo)) return !/^file:\/\//i.test(repo);
-    // scp-like: [user@]host:path (no slash before the colon; "C:" is a drive, not a host)
-    const colon = repo.indexOf(":");
-    const slash = repo.indexOf("/");
-    return colon > 1 && (slash === -1 || colon < slash);
-}
+export { isRemoteUrl };
 
 export interface NormalizedRepo {
     /** What git is given: an absolute path for local repos, the URL (without credentials) otherwise. */

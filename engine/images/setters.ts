@@ -48,6 +48,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { GitopsError } from "../errors";
 import { writeFilesAtomic } from "../util/atomic";
+import { splitImageRef } from "./ref";
 
 /** The shorthand key of a marker comment. */
 export const SETTER_SHORTHAND = "$imagepolicy";
@@ -138,22 +139,13 @@ const DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
  * Throws GitopsError at `where` when the reference is malformed.
  */
 export function parseImageRef(ref: string, where: string): LatestRef {
-    let rest = ref;
-    let digest: string | undefined;
-    const at = rest.indexOf("@");
-    if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-        if (!DIGEST_RE.test(digest)) {
-            throw new GitopsError(where, `image reference '${ref}' has a malformed digest '${digest}'`, "expected e.g. sha256:<64 hex>");
-        }
+    const { name, tag, digest } = splitImageRef(ref);
+    if (digest !== undefined && !DIGEST_RE.test(digest)) {
+        throw new GitopsError(where, `image reference '${ref}' has a malformed digest '${digest}'`, "expected e.g. sha256:<64 hex>");
     }
-    const colon = rest.lastIndexOf(":");
-    if (colon < 0 || colon < rest.lastIndexOf("/")) {
+    if (tag === undefined) {
         throw new GitopsError(where, `image reference '${ref}' has no tag`, "give NAME:TAG or NAME:TAG@DIGEST");
     }
-    const name = rest.slice(0, colon);
-    const tag = rest.slice(colon + 1);
     if (!REPO_RE.test(name)) {
         throw new GitopsError(where, `image reference '${ref}' has a malformed repository '${name}'`, "use lowercase path components, optionally after a registry host");
     }

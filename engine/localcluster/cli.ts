@@ -88,7 +88,7 @@ ${DIR_HELP}
         const { values } = parse("down", args, { purge: { type: "boolean" } });
         const dir = path.resolve(values.dir ?? defaultDir());
         const had = await down(dir, (l) => io.out(`${l}\n`), { purge: values.purge });
-        io.out(had ? `local control plane in ${dir} stopped\n` : `no local control plane recorded in ${dir}\n`);
+        io.out(had ? `local control plane in ${dir} stopped\n` : `no local control plane runs from ${dir}\n`);
         return 0;
     },
 };

@@ -800,11 +800,21 @@ export async function status(dir: string = defaultDir()): Promise<{ state?: Loca
 /** Stops what a state folder records and removes the state file (`gitops local down`). */
 export async function down(dir: string = defaultDir(), progress: (l: string) => void = () => undefined, opts: { purge?: boolean } = {}): Promise<boolean> {
     const state = readState(dir);
-    if (!state) return false;
-    await stopPieces(state, progress);
-    fs.rmSync(path.join(dir, STATE), { force: true });
-    if (opts.purge) {
-        for (const f of ["etcd-data", "artifacts", "certs", "kubeconfig", "tokens.csv", "sa.key", "sa.pub", PORTS]) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+    if (state) {
+        await stopPieces(state, progress);
+        fs.rmSync(path.join(dir, STATE), { force: true });
     }
-    return true;
+    // Purged also when nothing runs (a plane stopped by `pulumi destroy` or a crash leaves its data).
+    let purged = false;
+    if (opts.purge) {
+        for (const f of ["etcd-data", "artifacts", "certs", "kubeconfig", "tokens.csv", "sa.key", "sa.pub", PORTS]) {
+            const p = path.join(dir, f);
+            if (fs.existsSync(p)) {
+                fs.rmSync(p, { recursive: true, force: true });
+                purged = true;
+            }
+        }
+        if (purged) progress(`deleted the cluster's data in ${dir}`);
+    }
+    return !!state;
 }

@@ -156,5 +156,6 @@ export async function controlPlaneUp(spec: ControlPlaneSpec, progress?: (l: stri
 /** Stops the control plane recorded in spec.dir (its data stays, for `gitops local up` to reuse). */
 export async function controlPlaneDown(spec: ControlPlaneSpec): Promise<void> {
     const { down } = await import("./controlplane");
-    await down(spec.dir);
+    // Deleting the cluster deletes its data too (as deleting a k3d cluster does): the next create starts empty.
+    await down(spec.dir, undefined, { purge: true });
 }

@@ -7,6 +7,8 @@ import type { CliIO, Command } from "../util/cli";
 import { GitopsError } from "../errors";
 import type { RegistryAuth } from "./client";
 import { REPRODUCIBLE_CREATED } from "./artifact";
+import { projectRepo } from "../git/url";
+import { registryHost } from "../images/ref";
 
 /** node:util parseArgs with our errors. */
 export function parseCli<T extends NonNullable<Parameters<typeof parseArgs>[0]>["options"]>(cmd: string, args: string[], options: T) {
@@ -191,17 +193,16 @@ export const promoteArtifactCommand: Command = {
             if (!c.fleet.oci) throw new GitopsError(`Pulumi.${c.stack}.yaml`, "gitops:fleet.oci is not set; promotion by digest needs both stages published as OCI artifacts", "set gitops:fleet.oci.repository, or use 'gitops promote' (Git)");
         }
         const access = (c: typeof from) => {
-            const host = c.fleet.oci!.repository.replace(/^oci:\/\//, "").split("/")[0];
+            const host = registryHost(c.fleet.oci!.repository);
             const { auth, credsFrom } = credentialsFor(host, undefined);
             return { auth, credsFrom, insecure: c.fleet.oci!.insecure };
         };
-        const local = !/^(ssh|https?|git|file):\/\//.test(to.fleet.url) && !/^[^/]+@[^:]+:/.test(to.fleet.url);
         const { promoteDigest } = await import("./promote");
         const r = await promoteDigest({
             from: { stage: v.from, repository: from.fleet.oci!.repository, tag: from.fleet.oci!.tag, access: access(from) },
             to: { stage: v.to, repository: to.fleet.oci!.repository, tag: to.fleet.oci!.tag, access: access(to) },
             verifiedDigest: v["verified-digest"] ?? "",
-            repo: local ? path.resolve(dir, to.fleet.url) : to.fleet.url,
+            repo: projectRepo(dir, to.fleet.url),
             branch: to.fleet.branch,
             gitAuth: process.env.GITOPS_GIT_TOKEN ? { httpsToken: process.env.GITOPS_GIT_TOKEN } : undefined,
             author: parseAuthor(v.author, "gitops promote artifact --author"),

@@ -16,6 +16,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { findPulumi, PulumiCli, PULUMI_PIECES } from "./pulumi";
+import type { CheckContext } from "./tools";
 import { isExecutable, runQuiet, versionAtLeast, versionIn, which } from "./tools";
 import { BINARIES, OPTIONAL, Piece } from "../localcluster/controlplane";
 
@@ -69,14 +70,7 @@ export interface Report {
     plan?: UpPlan;
 }
 
-export interface CheckContext {
-    env: NodeJS.ProcessEnv;
-    /** The project folder (package.json, Pulumi.*.yaml, node_modules). */
-    projectDir: string;
-    /** Where scripts/e2e-build.sh puts its binaries. */
-    bin: string;
-    home: string;
-}
+export type { CheckContext };
 
 export function defaultContext(projectDir: string, env: NodeJS.ProcessEnv = process.env): CheckContext {
     return {
@@ -299,11 +293,11 @@ export async function upSection(ctx: CheckContext, info: StackInfo): Promise<{ s
  * was still compiling after 58 min. The other figures are estimates; replace them with
  * measurements.
  */
-export const COLD_BUILD_MINUTES: Record<string, number> = { kube: 75, kwok: 15, flux: 60, pulumi: 30, langhost: 5, k8sprovider: 20 };
+export const COLD_BUILD_MINUTES: Record<string, number> = { kube: 75, kwok: 15, flux: 60, pulumi: 30, langhost: 5 };
 
 /** Binaries per scripts/e2e-build.sh piece (for the records in bin/status). */
 function binariesOf(piece: string): string[] {
-    const all: Record<string, string> = { ...LOCAL_BINARIES, pulumi: "pulumi", "pulumi-language-nodejs": "langhost", "pulumi-resource-kubernetes": "k8sprovider" };
+    const all: Record<string, string> = { ...LOCAL_BINARIES, pulumi: "pulumi", "pulumi-language-nodejs": "langhost" };
     return Object.keys(all).filter((b) => all[b] === piece);
 }
 

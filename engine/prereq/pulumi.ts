@@ -1,24 +1,26 @@
 /**
  * Where the Pulumi CLI comes from, in order: PATH, ~/.pulumi/bin (get.pulumi.com's install), the
  * npm `pulumi` package's download (~/.pulumi/versions/<version>/bin, once it has downloaded), and
- * the CLI built from Go modules into the e2e cache (`bash scripts/e2e-build.sh pulumi langhost
- * k8sprovider`). node_modules/.bin/pulumi is the npm package's launcher, not a CLI: it is skipped
+ * the CLI built from Go modules into the e2e cache (`bash scripts/e2e-build.sh pulumi
+ * langhost`). node_modules/.bin/pulumi is the npm package's launcher, not a CLI: it is skipped
  * here, and scripts/up.sh asks it to download (with a timeout) before building.
  */
 import * as fs from "fs";
 import * as path from "path";
-import type { CheckContext } from "./index";
-import { isExecutable, which } from "./tools";
+import { CheckContext, isExecutable, which } from "./tools";
 
-/** scripts/e2e-build.sh pieces that make a working CLI: the engine, the Node.js language host, the kubernetes provider. */
-export const PULUMI_PIECES = ["pulumi", "langhost", "k8sprovider"] as const;
+/**
+ * scripts/e2e-build.sh pieces that make a working CLI: the engine and the Node.js language host.
+ * The program uses no resource provider plugin (FleetSync and the clusters are dynamic resources
+ * served by the language host's provider), so none is built.
+ */
+export const PULUMI_PIECES = ["pulumi", "langhost"] as const;
 
-/** The built pieces' binaries: the CLI needs the language host and the provider beside it. */
+/** The built pieces' binaries: the CLI needs the language host beside it. */
 export const PULUMI_BUILT_BINARIES: Record<string, string> = {
     pulumi: "pulumi",
     "pulumi-language-nodejs": "langhost",
     "pulumi-resource-pulumi-nodejs": "langhost",
-    "pulumi-resource-kubernetes": "k8sprovider",
 };
 
 export interface PulumiCli {

@@ -6,6 +6,16 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 
+/** Where the prerequisite checks look (shared by index.ts and pulumi.ts, so it lives below both). */
+export interface CheckContext {
+    env: NodeJS.ProcessEnv;
+    /** The project folder (package.json, Pulumi.*.yaml, node_modules). */
+    projectDir: string;
+    /** Where scripts/e2e-build.sh puts its binaries. */
+    bin: string;
+    home: string;
+}
+
 /** The first executable file called `name` on `env.PATH`, skipping `skip(dir)` folders. */
 export function which(name: string, env: NodeJS.ProcessEnv, skip: (dir: string) => boolean = () => false): string | undefined {
     for (const dir of (env.PATH ?? "").split(path.delimiter)) {

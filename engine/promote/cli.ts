@@ -7,7 +7,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { loadStackFile } from "../config/load";
-import { isRemoteUrl } from "../git/remote";
+import { projectRepo } from "../git/url";
 import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
 import type { GitAuth, Identity } from "../git/exec";
@@ -219,7 +219,7 @@ export function stageDefaults(project: string, from: string, to: string): StageD
     const target = loadStackFile(project, to).config;
     const files = [`Pulumi.${to}.yaml`];
     const url = target.fleet.url;
-    const repo = isRemoteUrl(url) ? url : path.resolve(project, url);
+    const repo = projectRepo(project, url);
     const branches: Record<string, string> = {};
     for (const s of target.promotion.order) {
         if (s === to) branches[s] = target.fleet.branch;

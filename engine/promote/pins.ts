@@ -12,6 +12,7 @@
  */
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, parse as parseYaml, Scalar, YAMLMap } from "yaml";
 import { GitopsError } from "../errors";
+import { splitImageRef } from "../images/ref";
 
 export interface PinSite {
     key: string;
@@ -42,24 +43,8 @@ export interface PinSkip {
     reason: string;
 }
 
-/** Splits an image reference into name, tag and digest. */
-export function splitImage(ref: string): { name: string; tag?: string; digest?: string } {
-    let rest = ref;
-    let digest: string | undefined;
-    const at = rest.indexOf("@");
-    if (at >= 0) {
-        digest = rest.slice(at + 1);
-        rest = rest.slice(0, at);
-    }
-    const slash = rest.lastIndexOf("/");
-    const colon = rest.lastIndexOf(":");
-    let tag: string | undefined;
-    if (colon > slash) {
-        tag = rest.slice(colon + 1);
-        rest = rest.slice(0, colon);
-    }
-    return { name: rest, tag, digest };
-}
+/** Splits an image reference into name, tag and digest (engine/images/ref.ts). */
+export const splitImage = splitImageRef;
 
 function isYamlFile(p: string): boolean {
     return /\.ya?ml$/i.test(p);

@@ -16,6 +16,7 @@ import { createHash } from "crypto";
 import type { KubeObject } from "../flux/api";
 import type { FileChange, GitAuth } from "../git";
 import type { InventoryEntry } from "../cluster/ids";
+import { isRemoteUrl } from "../git/url";
 
 export interface FleetTarget {
     /** Repo URL or local path (a local bare repo is created when missing). */
@@ -122,10 +123,15 @@ function log(progress: ((m: string) => void) | undefined, m: string): void {
     progress?.(m);
 }
 
+/** A fleet repo given as a plain path (not a remote URL, not file://): it is created as a bare repo when missing. */
+function isLocalPath(repo: string): boolean {
+    return !isRemoteUrl(repo) && !/^file:\/\//i.test(repo);
+}
+
 export async function reconcile(input: ReconcileInput, previous: { inventory?: InventoryEntry[]; clusterFingerprint?: string } = {}, progress?: (m: string) => void): Promise<ReconcileResult> {
     const git = await import("../git");
     const f = input.fleet;
-    if (!/^(ssh|https?|git|file):\/\//.test(f.repo) && !/^[^/]+@[^:]+:/.test(f.repo)) await git.ensureBareRepo(f.repo);
+    if (isLocalPath(f.repo)) await git.ensureBareRepo(f.repo);
     log(progress, `committing ${Object.keys(f.files).length} files to ${f.branch}`);
     const sync = await git.syncFiles({ ...f, createBranch: true, dryRun: input.reportOnly });
     const result: ReconcileResult = { commit: sync.commit, previous: sync.previous, changes: sync.changes, committed: sync.committed, inventory: previous.inventory ?? [] };
@@ -203,9 +209,8 @@ export async function planReconcile(input: ReconcileInput, previous: { inventory
     const git = await import("../git");
     const f = input.fleet;
     const fs = await import("fs");
-    const local = !/^(ssh|https?|git|file):\/\//.test(f.repo) && !/^[^/]+@[^:]+:/.test(f.repo);
     let changes: FileChange[];
-    if (local && !fs.existsSync(f.repo)) {
+    if (isLocalPath(f.repo) && !fs.existsSync(f.repo)) {
         changes = Object.keys(f.files).map((path) => ({ path, action: "created" as const }));
     } else {
         changes = (await git.syncFiles({ ...f, createBranch: true, dryRun: true })).changes;

@@ -8,6 +8,7 @@ import { GitopsError } from "../errors";
 import { parseFlags } from "../util/cli";
 import { renderPath } from "./render";
 import { VAR_NAME_PATTERN } from "./substitute";
+import { isRemoteUrl } from "../git/url";
 
 const HELP = `Usage: gitops render --repo URL|DIR [--ref REV] --path PATH [--var k=v ...] [--postbuild] [--strict] [--no-cache]
 
@@ -59,8 +60,13 @@ function isBareRepo(dir: string): boolean {
     return fs.existsSync(path.join(dir, "HEAD")) && fs.existsSync(path.join(dir, "objects")) && fs.existsSync(path.join(dir, "refs"));
 }
 
+/** A Git URL (remote, or file://) rather than a folder. */
+function isGitUrl(repo: string): boolean {
+    return isRemoteUrl(repo) || /^file:\/\//i.test(repo);
+}
+
 function isLocalDir(repo: string): boolean {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) || /^[^/]+@[^/]+:/.test(repo)) return false;
+    if (isGitUrl(repo)) return false;
     try {
         return fs.statSync(repo).isDirectory();
     } catch {
@@ -91,7 +97,7 @@ export const renderCommand: Command = {
             io.out(result.yaml);
             return 0;
         }
-        if (!local && !/^[a-z][a-z0-9+.-]*:\/\//i.test(repo) && !/^[^/]+@[^/]+:/.test(repo)) {
+        if (!local && !isGitUrl(repo)) {
             throw new GitopsError(`--repo ${repo}`, "no such directory, and not a Git URL", "pass a Git URL, a bare repository or a directory");
         }
         // A Git URL, a bare repository, or a work tree at a given ref: render that revision.

@@ -4,8 +4,8 @@
  */
 export { envsubst, parseTemplate, EnvsubstError } from "./envsubst";
 export type { Lookup } from "./envsubst";
-export { objectId, parseObjectId, groupOf } from "./ids";
-export type { ObjectRef } from "./ids";
+export { objectId, parseObjectId, groupOf } from "../cluster/ids";
+export type { ObjectKey as ObjectRef } from "../cluster/ids";
 export { substituteVariables, loadVariables, splitDocuments, joinDocuments, VAR_NAME_PATTERN } from "./substitute";
 export type { RenderedObject, SubstituteOptions, VarSourceObject } from "./substitute";
 export { renderPath, kustomizeBuild, kustomizeBinary, resolveInside, FLUX_BUILD_FLAGS } from "./render";

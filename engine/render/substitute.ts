@@ -17,7 +17,7 @@
 import { GitopsError } from "../errors";
 import { PostBuild, SUBSTITUTE_ANNOTATION, SubstituteReference } from "../flux/api";
 import { envsubst, EnvsubstError } from "./envsubst";
-import { objectId } from "./ids";
+import { objectId } from "../cluster/ids";
 import { parseYamlDoc, YamlSyntaxError } from "./yamlparse";
 
 /** One object of a render: its inventory id, identity fields, parsed body and YAML text. */

@@ -9,6 +9,8 @@ import type { CliIO, Command } from "../util/cli";
 import type { StackConfig } from "../config/schema";
 import { GitopsError } from "../errors";
 import { credentialsFor, parseCli } from "../oci/cli";
+import { projectRepo } from "../git/url";
+import { registryHost } from "../images/ref";
 
 const HELP = `Usage:
   gitops status [--stack S ... | --all] [-o json] [--dir PROJECT] [--kubeconfig FILE] [--context CTX]
@@ -87,12 +89,11 @@ export const statusCommand: Command = {
         const envs = [];
         for (const stack of stacks) {
             const { config } = loadStackFile(dir, stack);
-            const local = !/^(ssh|https?|git|file):\/\//.test(config.fleet.url) && !/^[^/]+@[^:]+:/.test(config.fleet.url);
-            const host = config.fleet.oci ? config.fleet.oci.repository.replace(/^oci:\/\//, "").split("/")[0] : "";
+            const host = config.fleet.oci ? registryHost(config.fleet.oci.repository) : "";
             envs.push(
                 await environmentStatus({
                     config,
-                    repo: local ? path.resolve(dir, config.fleet.url) : config.fleet.url,
+                    repo: projectRepo(dir, config.fleet.url),
                     kustomizations: renderFleet(config).kustomizations,
                     gitAuth,
                     registryAuth: config.fleet.oci ? credentialsFor(host, undefined).auth : undefined,

@@ -22,7 +22,6 @@ import { binaries, previewSteps, PulumiProject, REPO } from "./lib/pulumi";
 const BIN = process.env.GITOPS_E2E_BIN || "/var/cache/gitops-e2e/bin";
 const STACK = "dev";
 const PULUMI = ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"];
-const CLUSTER = ["pulumi-resource-kubernetes"];
 
 function git(args: string[], cwd?: string): string {
     return execFileSync("git", args, {
@@ -81,7 +80,7 @@ function stackConfig(o: { cluster: "local" | "none"; fleet: string; dir?: string
 
 
 const missingPulumi = binaries(BIN, PULUMI).missing;
-const missingCluster = { ...binaries(BIN, CLUSTER).missing, ...missingBinaries(BIN) };
+const missingCluster = missingBinaries(BIN);
 function explain(m: Record<string, string>): string {
     return Object.entries(m)
         .map(([n, why]) => `  ${n}: ${why.split("\n").join("\n    ")}`)
@@ -174,7 +173,7 @@ describe("e2e: real Pulumi engine, real Flux on the local control plane (cluster
         assert.ok(sync, `a FleetSync step in ${steps.map((s) => s.urn).join("\n")}`);
         assert.equal(sync!.op, "create");
         assert.ok(steps.some((s) => /gitops:LocalControlPlane::/.test(s.urn) && s.op === "create"), "the LocalControlPlane is planned");
-        assert.ok(steps.some((s) => /pulumi:providers:kubernetes::/.test(s.urn) && s.op === "create"), "the cluster's k8s.Provider is planned");
+        assert.ok(!steps.some((s) => /pulumi:providers:kubernetes::/.test(s.urn)), "no k8s.Provider: FleetSync applies the bootstrap through the engine");
         assert.equal(head(fleet), before, "preview must not push");
         assert.deepEqual((await json(["get", "gitrepositories.source.toolkit.fluxcd.io", "-A"])).items, [], "preview must not bootstrap");
     });

@@ -59,6 +59,14 @@ describe("cluster: ids and inventory", () => {
         assert.throws(() => parseId("a_b_c"), (e: unknown) => isGitopsError(e) && /inventory id/.test((e as Error).message));
     });
 
+    it("writes an RBAC name's ':' as '__' (as Flux's inventory does), and an id stored before that rule is the same object, never pruned", () => {
+        const role = { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: "system:reader" } };
+        assert.strictEqual(objectId(role), "_system__reader_rbac.authorization.k8s.io_ClusterRole");
+        assert.strictEqual(parseId(objectId(role)).name, "system:reader");
+        const stored = { entries: [{ id: "_system:reader_rbac.authorization.k8s.io_ClusterRole", v: "v1" }, { id: "_gone_rbac.authorization.k8s.io_ClusterRole", v: "v1" }] };
+        assert.deepStrictEqual(inventoryDiff(stored, inventoryOf([role as any])).map((e) => e.id), ["_gone_rbac.authorization.k8s.io_ClusterRole"]);
+    });
+
     it("builds a sorted, de-duplicated inventory with versions, and diffs old minus new", () => {
         const inv = inventoryOf([deploy(), { apiVersion: "v1", kind: "Namespace", metadata: { name: "apps" } }, deploy()]);
         assert.deepStrictEqual(inv.entries, [

@@ -10,6 +10,7 @@ import * as path from "path";
 import { AddressInfo } from "net";
 import { GitopsError } from "../../engine/errors";
 import { ensureBareRepo, materialize, readFileAt, redact, syncFiles, SyncFilesOptions } from "../../engine/git";
+import { isRemoteUrl, localRepoPath, projectRepo } from "../../engine/git/url";
 import { git, TempGit, TEST_IDENTITY } from "../helpers/git";
 
 describe("engine/git", () => {
@@ -339,5 +340,21 @@ exec sh -c "$last"
         it("redact() removes secrets and URL credentials", () => {
             assert.strictEqual(redact("fatal: https://u:pw@host/x failed with abcd1234", ["abcd1234"]), "fatal: https://***@host/x failed with ***");
         });
+    });
+});
+
+describe("git: one rule for repository locations (engine/git/url.ts)", () => {
+    it("remote transports are remote; paths and file:// are local, as git sees them", () => {
+        for (const u of ["ssh://git@github.com/o/r.git", "https://github.com/o/r", "http://127.0.0.1:8765/fleet.git", "git://h/r", "git@github.com:o/r.git", "host:path/r"]) assert.strictEqual(isRemoteUrl(u), true, u);
+        for (const u of [".fleet/fleet.git", "/srv/fleet.git", "file:///srv/fleet.git", "C:/fleet", "./a:b"]) assert.strictEqual(isRemoteUrl(u), false, u);
+    });
+
+    it("a project resolves a local path against itself, keeps URLs and file:// as given, and finds the folder of a local repo", () => {
+        assert.strictEqual(projectRepo("/p", ".fleet/fleet.git"), "/p/.fleet/fleet.git");
+        assert.strictEqual(projectRepo("/p", "file:///srv/fleet.git"), "file:///srv/fleet.git");
+        assert.strictEqual(projectRepo("/p", "git@github.com:o/r.git"), "git@github.com:o/r.git");
+        assert.strictEqual(localRepoPath("/p", "file:///srv/fleet.git"), "/srv/fleet.git");
+        assert.strictEqual(localRepoPath("/p", "../fleet.git"), "/fleet.git");
+        assert.strictEqual(localRepoPath("/p", "https://h/r"), undefined);
     });
 });

@@ -6,9 +6,7 @@
  */
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import * as pulumi from "@pulumi/pulumi";
 import { branchNameProblem, parseStackConfig, regexpProblem, semverRangeProblem, StackConfigError, tagNameProblem } from "../../engine/config";
-import { RecordingMocks } from "../mocks";
 import { Scene } from "../helpers/tree";
 
 /** Problems parseStackConfig reports for stack-file style keys ("gitops:apps" -> "apps"). */
@@ -118,25 +116,6 @@ describe("hostile config: one home for validation (engine/config)", function () 
                 const r = spawnSync("git", ["check-ref-format", `refs/tags/${n}`], { encoding: "utf8" });
                 assert.strictEqual(tagNameProblem(n) === undefined, r.status === 0, `${JSON.stringify(n)}: ${tagNameProblem(n)?.what}`);
             }
-        });
-    });
-
-    describe("components/ judge with the same rules as the stack config", () => {
-        before(async () => {
-            await pulumi.runtime.setMocks(new RecordingMocks(), "gitops-platform", "unit", false);
-        });
-
-        it("FluxImagePolicy accepts (?i)^v\\d+ (valid RE2) and refuses a lookahead and a bad semver range with the schema's wording", async () => {
-            const { FluxImagePolicy } = await import("../../components/images");
-            assert.doesNotThrow(() => new FluxImagePolicy("ok", { alphabetical: "asc", filterTags: { pattern: "(?i)^v\\d+" } }));
-            assert.throws(
-                () => new FluxImagePolicy("bad", { alphabetical: "asc", filterTags: { pattern: "^v(?=\\d)" } }),
-                (e: Error) => e.message.includes(`filterTags.pattern ${regexpProblem("^v(?=\\d)")!.what}`),
-            );
-            assert.throws(
-                () => new FluxImagePolicy("bad-semver", { semver: ">=1.0 <<2" }),
-                (e: Error) => e.message.includes(`semver ${semverRangeProblem(">=1.0 <<2")!.what}`),
-            );
         });
     });
 });

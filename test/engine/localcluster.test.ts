@@ -285,6 +285,12 @@ describe("localcluster: gitops local up|status|logs|down from other processes, a
         const again2 = recorded(dir);
         assert.equal(gitops(["local", "down", "--dir", dir]).status, 0);
         await assertNothingLeft(again2.pids, again2.ports);
+        // --purge when nothing runs still deletes the data (a plane stopped by pulumi destroy leaves it).
+        assert.ok(fs.existsSync(path.join(dir, "etcd-data")));
+        const purge = gitops(["local", "down", "--dir", dir, "--purge"]);
+        assert.equal(purge.status, 0, purge.stderr);
+        assert.match(purge.stdout, /deleted the cluster's data.*\n.*no local control plane runs from/);
+        for (const f of ["etcd-data", "artifacts", "certs", "kubeconfig"]) assert.ok(!fs.existsSync(path.join(dir, f)), `${f} is deleted`);
     });
 
     it("SIGINT to a process that started it attached stops every piece", async function () {

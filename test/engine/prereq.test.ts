@@ -154,7 +154,7 @@ describe("gitops check (prerequisites)", function () {
             assert.strictEqual(plan.configuredKind, "k3d");
             assert.strictEqual(plan.kind, "local");
             assert.match(plan.reason!, /Docker engine and k3d are missing/);
-            assert.deepStrictEqual(plan.build, ["pulumi", "langhost", "k8sprovider", "kube", "kwok", "flux"]);
+            assert.deepStrictEqual(plan.build, ["pulumi", "langhost", "kube", "kwok", "flux"]);
             assert.ok(report.ok, "everything missing can be built");
             const text = formatReport(report);
             assert.match(text, /kube-apiserver +to build: .* is not built/);
@@ -224,7 +224,7 @@ describe("gitops check (prerequisites)", function () {
             const ctx = ctxWith([pathWith()], { bin, home: fs.mkdtempSync(path.join(tmp, "home-")) });
             placeCli(bin);
             assert.strictEqual(findPulumi(ctx), undefined);
-            for (const b of ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs", "pulumi-resource-kubernetes"]) fs.writeFileSync(path.join(bin, b), "", { mode: 0o755 });
+            for (const b of ["pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"]) fs.writeFileSync(path.join(bin, b), "", { mode: 0o755 });
             assert.strictEqual(findPulumi(ctx)!.source, "built from Go modules");
         });
     });
@@ -241,7 +241,7 @@ describe("gitops check (prerequisites)", function () {
             const file = path.join(tmp, "plan.env");
             writePlan(file, { ...report.plan!, reason: "it's missing" });
             const out = execFileSync("bash", ["-c", `. "${file}"; printf '%s|%s|%s' "$GITOPS_CLUSTER_KIND" "$GITOPS_BUILD" "$GITOPS_CLUSTER_REASON"`], { encoding: "utf8" });
-            assert.strictEqual(out, "local|pulumi langhost k8sprovider kube kwok flux|it's missing");
+            assert.strictEqual(out, "local|pulumi langhost kube kwok flux|it's missing");
         });
 
         it("lists the stack's and the tests' prerequisites and exits 0/1 with what is missing", async () => {

@@ -1,5 +1,5 @@
 /**
- * Components on their own: typed Flux sources and syncs produce Flux's v1 shapes; a cluster's
+ * The fleet's Flux builders produce Flux's v1 shapes; a cluster's
  * node shape is a replace; the deploy key is a real OpenSSH key (checked with ssh-keygen).
  */
 import * as assert from "assert";
@@ -7,38 +7,37 @@ import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import * as pulumi from "@pulumi/pulumi";
+import { objectId } from "../../engine/cluster/ids";
+import { gitRepository, helmRelease, helmRepository, kustomization, ociRepository } from "../../engine/fleet/objects";
 import { generateEd25519 } from "../../engine/keys/ssh";
 import { k3dCreateArgs, kindConfig } from "../../engine/localcluster";
-import { RecordingMocks } from "../mocks";
 
-describe("components: Flux sources and syncs", () => {
-    before(async () => {
-        pulumi.runtime.setAllConfig({}, []);
-        await pulumi.runtime.setMocks(new RecordingMocks(), "gitops-platform", "unit", false);
-    });
+describe("fleet objects: Flux sources and syncs (the builders the fleet plan writes with)", () => {
+    const src = (o: Record<string, unknown>) => ({ namespace: "flux-system", interval: "1m0s", ...o }) as any;
 
-    it("GitSource mirrors GitRepository v1: ref, ignore, secretRef, verify", () => {
-        const { GitSource } = require("../../components/flux/sources");
-        const s = new GitSource("podinfo", { url: "https://github.com/stefanprodan/podinfo", ref: { semver: ">=6.0.0" }, ignore: "/*\n!/kustomize", secretRef: "podinfo-auth", verify: { mode: "Tag", secretRef: "pgp-keys" } });
-        assert.deepStrictEqual(s.manifest, {
+    it("gitRepository mirrors GitRepository v1: ref, ignore, secretRef, verify", () => {
+        const s = gitRepository(src({ name: "podinfo", kind: "git", url: "https://github.com/stefanprodan/podinfo", ref: { semver: ">=6.0.0" }, ignore: "/*\n!/kustomize", secretRef: "podinfo-auth", verify: { mode: "Tag", secretRef: "pgp-keys" } }));
+        assert.deepStrictEqual(s, {
             apiVersion: "source.toolkit.fluxcd.io/v1",
             kind: "GitRepository",
             metadata: { name: "podinfo", namespace: "flux-system" },
             spec: { interval: "1m0s", url: "https://github.com/stefanprodan/podinfo", ref: { semver: ">=6.0.0" }, secretRef: { name: "podinfo-auth" }, ignore: "/*\n!/kustomize", verify: { mode: "Tag", secretRef: { name: "pgp-keys" } } },
         });
-        assert.strictEqual(s.objectId, "flux-system_podinfo_source.toolkit.fluxcd.io_GitRepository");
+        assert.strictEqual(objectId(s), "flux-system_podinfo_source.toolkit.fluxcd.io_GitRepository");
     });
 
-    it("OciSource mirrors OCIRepository v1: digest ref, layerSelector, keyless cosign verify", () => {
-        const { OciSource } = require("../../components/flux/sources");
-        const s = new OciSource("manifests", {
-            url: "oci://ghcr.io/acme/manifests",
-            ref: { digest: "sha256:abc" },
-            layerSelector: { mediaType: "application/vnd.cncf.flux.content.v1.tar+gzip", operation: "extract" },
-            verify: { provider: "cosign", matchOIDCIdentity: [{ issuer: "^https://token.actions.githubusercontent.com$", subject: "^https://github.com/acme/.*$" }] },
-        });
-        assert.deepStrictEqual(s.manifest.spec, {
+    it("ociRepository mirrors OCIRepository v1: digest ref, layerSelector, keyless cosign verify", () => {
+        const s = ociRepository(
+            src({
+                name: "manifests",
+                kind: "oci",
+                url: "oci://ghcr.io/acme/manifests",
+                ref: { digest: "sha256:abc" },
+                layerSelector: { mediaType: "application/vnd.cncf.flux.content.v1.tar+gzip", operation: "extract" },
+                verify: { provider: "cosign", matchOIDCIdentity: [{ issuer: "^https://token.actions.githubusercontent.com$", subject: "^https://github.com/acme/.*$" }] },
+            }),
+        );
+        assert.deepStrictEqual(s.spec, {
             interval: "1m0s",
             url: "oci://ghcr.io/acme/manifests",
             ref: { digest: "sha256:abc" },
@@ -47,18 +46,19 @@ describe("components: Flux sources and syncs", () => {
         });
     });
 
-    it("HelmSource: default and oci", () => {
-        const { HelmSource } = require("../../components/flux/sources");
-        assert.deepStrictEqual(new HelmSource("bitnami", { url: "https://charts.bitnami.com/bitnami" }).manifest.spec, { interval: "1h0m0s", url: "https://charts.bitnami.com/bitnami" });
-        assert.deepStrictEqual(new HelmSource("podinfo-oci", { url: "oci://ghcr.io/stefanprodan/charts" }).manifest.spec, { interval: "1h0m0s", url: "oci://ghcr.io/stefanprodan/charts", type: "oci" });
-        assert.deepStrictEqual(new HelmSource("local", { url: "oci://127.0.0.1:5000/charts", insecure: true }).manifest.spec, { interval: "1h0m0s", url: "oci://127.0.0.1:5000/charts", type: "oci", insecure: true });
+    it("helmRepository: default and oci", () => {
+        assert.deepStrictEqual(helmRepository(src({ name: "bitnami", kind: "helm", url: "https://charts.bitnami.com/bitnami", interval: "1h0m0s", type: "default" })).spec, { interval: "1h0m0s", url: "https://charts.bitnami.com/bitnami" });
+        assert.deepStrictEqual(helmRepository(src({ name: "podinfo-oci", kind: "helm", url: "oci://ghcr.io/stefanprodan/charts", interval: "1h0m0s", type: "oci" })).spec, { interval: "1h0m0s", url: "oci://ghcr.io/stefanprodan/charts", type: "oci" });
+        assert.deepStrictEqual(helmRepository(src({ name: "local", kind: "helm", url: "oci://127.0.0.1:5000/charts", interval: "1h0m0s", type: "oci", insecure: true })).spec, { interval: "1h0m0s", url: "oci://127.0.0.1:5000/charts", type: "oci", insecure: true });
     });
 
-    it("FluxKustomization: path, prune, dependsOn, healthChecks, wait, timeout, postBuild, targetNamespace, SOPS", () => {
-        const { FluxKustomization } = require("../../components/flux/sync");
-        const k = new FluxKustomization("apps-x", {
-            objectName: "apps",
+    it("kustomization: path, prune, dependsOn, healthChecks, wait, timeout, postBuild, targetNamespace, SOPS", () => {
+        const k = kustomization({
+            name: "apps",
+            namespace: "flux-system",
             path: "apps/dev",
+            sourceRef: { kind: "GitRepository", name: "flux-system" },
+            interval: "10m0s",
             dependsOn: ["infrastructure-manifests"],
             healthChecks: [{ apiVersion: "apps/v1", kind: "Deployment", name: "web", namespace: "web" }],
             wait: false,
@@ -68,7 +68,7 @@ describe("components: Flux sources and syncs", () => {
             substituteFrom: [{ kind: "ConfigMap", name: "vars" }, { kind: "Secret", name: "secret-vars", optional: true }],
             decryption: { provider: "sops", secretRef: "sops-age" },
         });
-        assert.deepStrictEqual(k.manifest, {
+        assert.deepStrictEqual(k, {
             apiVersion: "kustomize.toolkit.fluxcd.io/v1",
             kind: "Kustomization",
             metadata: { name: "apps", namespace: "flux-system" },
@@ -88,26 +88,28 @@ describe("components: Flux sources and syncs", () => {
         });
     });
 
-    it("FluxHelmRelease: chart, version, values, valuesFrom, install/upgrade remediation", () => {
-        const { FluxHelmRelease } = require("../../components/flux/sync");
-        const r = new FluxHelmRelease("dev-podinfo", {
-            objectName: "podinfo",
-            namespace: "podinfo",
-            chart: "podinfo",
-            version: "6.9.2",
-            source: "podinfo",
-            interval: "10m0s",
-            values: { replicaCount: 2 },
-            valuesFrom: [{ kind: "ConfigMap", name: "podinfo-values", valuesKey: "values.yaml" }],
-            install: { createNamespace: true, remediation: { retries: 3 } },
-            upgrade: { remediation: { retries: 3, remediateLastFailure: true, strategy: "rollback" } },
-            dependsOn: [],
-        });
-        assert.deepStrictEqual(r.manifest.spec.chart, { spec: { chart: "podinfo", version: "6.9.2", sourceRef: { kind: "HelmRepository", name: "podinfo", namespace: "flux-system" } } });
-        assert.deepStrictEqual(r.manifest.spec.values, { replicaCount: 2 });
-        assert.deepStrictEqual(r.manifest.spec.install, { createNamespace: true, remediation: { retries: 3 } });
-        assert.deepStrictEqual(r.manifest.spec.upgrade, { remediation: { retries: 3, remediateLastFailure: true, strategy: "rollback" } });
-        assert.strictEqual(r.manifest.metadata.name, "podinfo");
+    it("helmRelease: chart, version, values, valuesFrom, install/upgrade remediation", () => {
+        const r = helmRelease(
+            {
+                name: "podinfo",
+                namespace: "podinfo",
+                chart: "podinfo",
+                version: "6.9.2",
+                source: "podinfo",
+                interval: "10m0s",
+                values: { replicaCount: 2 },
+                valuesFrom: [{ kind: "ConfigMap", name: "podinfo-values", valuesKey: "values.yaml" }],
+                install: { createNamespace: true, remediation: { retries: 3 } },
+                upgrade: { remediation: { retries: 3, remediateLastFailure: true, strategy: "rollback" } },
+                dependsOn: [],
+            } as any,
+            "flux-system",
+        );
+        assert.deepStrictEqual(r.spec.chart, { spec: { chart: "podinfo", version: "6.9.2", sourceRef: { kind: "HelmRepository", name: "podinfo", namespace: "flux-system" } } });
+        assert.deepStrictEqual(r.spec.values, { replicaCount: 2 });
+        assert.deepStrictEqual(r.spec.install, { createNamespace: true, remediation: { retries: 3 } });
+        assert.deepStrictEqual(r.spec.upgrade, { remediation: { retries: 3, remediateLastFailure: true, strategy: "rollback" } });
+        assert.strictEqual(r.metadata.name, "podinfo");
     });
 });
 

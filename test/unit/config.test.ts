@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { loadStackFile, parseStackConfig, StackConfigError } from "../../engine/config";
+import { GitopsError } from "../../engine/errors";
 import { FLUX_RELEASE } from "../../engine/flux/upstream";
 
 function problems(raw: Record<string, unknown>, stack = "dev"): string[] {
@@ -129,6 +130,65 @@ describe("config: every bad value names its key and the expected shape", () => {
             assert.strictEqual(err.problems.length, 2);
             assert.match(err.message, /^Pulumi\.dev\.yaml: 2 problems in stack config:\n {2}- gitops:cluster\.kind/);
         }
+    });
+});
+
+describe("config: one declaration per setting; each message names the key and what to write", () => {
+    const app = { name: "echo", image: "ghcr.io/acme/echo", tag: "1.0.0" };
+
+    it("a wrong type names the key, the type to write and what was there", () => {
+        assert.deepStrictEqual(problems({ apps: [{ ...app, port: "80" }] }), ['gitops:apps[0].port must be a whole number; got "80"']);
+        assert.deepStrictEqual(problems({ flux: { networkPolicy: "yes" } }), ['gitops:flux.networkPolicy must be true or false; got "yes"']);
+        assert.deepStrictEqual(problems({ sync: { substitute: { region: ["eu"] } } }), ["gitops:sync.substitute.region must be a string; got a list"]);
+    });
+
+    it("a missing required key names the key and its type", () => {
+        const { tag, ...noTag } = app;
+        assert.ok(tag);
+        assert.deepStrictEqual(problems({ apps: [noTag] }), ["gitops:apps[0].tag is required (a string); got nothing"]);
+        assert.deepStrictEqual(problems({ releases: [{ name: "r", chart: "c", version: "1.0.0" }], sources: [] }), ["gitops:releases[0].source is required (a string); got nothing"]);
+        assert.deepStrictEqual(problems({ sources: [{ name: "s", url: "https://x/y" }] }), ["gitops:sources[0].kind is required; one of git, oci, helm; got nothing"]);
+    });
+
+    it("an unknown enum value names the key and every allowed value", () => {
+        assert.deepStrictEqual(problems({ notifications: { providers: [{ name: "chat", type: "discord" }] } }), ['gitops:notifications.providers[0].type must be one of slack, msteams, github, generic; got "discord"']);
+        assert.deepStrictEqual(problems({ apps: [{ ...app, canary: { targetRef: { kind: "StatefulSet" } } }], delivery: { flagger: { enabled: true } } }), [
+            'gitops:apps[0].canary.targetRef.kind must be one of Deployment, DaemonSet; got "StatefulSet"',
+        ]);
+    });
+
+    it("a section or list item of the wrong type is one problem, not one more per required key below it", () => {
+        assert.deepStrictEqual(problems({ cluster: { kindConfig: { portMappings: ["8080:80"] } } }), ['gitops:cluster.kindConfig.portMappings[0] must be an object; got "8080:80"']);
+        assert.deepStrictEqual(problems({ apps: [null] }), ["gitops:apps[0] is required (an object); got null"]);
+        assert.deepStrictEqual(problems({ apps: [{ ...app, imagePolicy: "semver" }] }), ['gitops:apps[0].imagePolicy must be an object; got "semver"']);
+    });
+
+    it("the known keys a message lists are exactly the keys the parsed section has", () => {
+        const c = parseStackConfig({}, "dev");
+        const known = (raw: Record<string, unknown>) => /expected one of (.*)$/.exec(problems(raw)[0])?.[1].split(", ");
+        assert.deepStrictEqual(known({ cluster: { extra: 1 } }), Object.keys(c.cluster));
+        assert.deepStrictEqual(known({ cluster: { k3d: { extra: 1 } } }), Object.keys(c.cluster.k3d));
+        assert.deepStrictEqual(known({ flux: { extra: 1 } }), Object.keys(c.flux));
+        assert.deepStrictEqual(known({ sync: { extra: 1 } }), Object.keys(c.sync));
+        assert.deepStrictEqual(known({ delivery: { extra: 1 } }), Object.keys(c.delivery));
+        assert.deepStrictEqual(known({ promotion: { extra: 1 } }), Object.keys(c.promotion));
+        assert.deepStrictEqual(known({ apps: [{ ...app, extra: 1 }] }), Object.keys(parseStackConfig({ apps: [app] }, "dev").apps[0]));
+    });
+
+    it("the error is a GitopsError at the stack file, and nothing is returned", () => {
+        assert.throws(
+            () => parseStackConfig({ apps: [{ ...app, replicas: -1 }] }, "dev"),
+            (e: unknown) => e instanceof GitopsError && e.where === "Pulumi.dev.yaml" && e.message === "Pulumi.dev.yaml: gitops:apps[0].replicas must be between 0 and 1000; got number -1",
+        );
+    });
+
+    it("defaults are fresh for every stack: changing one parsed config leaves the next one's defaults alone", () => {
+        const a = parseStackConfig({}, "dev");
+        a.cluster.k3d.ports.push("9090:90@loadbalancer");
+        a.flux.components.pop();
+        const b = parseStackConfig({}, "dev");
+        assert.deepStrictEqual(b.cluster.k3d.ports, ["8080:80@loadbalancer"]);
+        assert.strictEqual(b.flux.components.length, 6);
     });
 });
 

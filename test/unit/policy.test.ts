@@ -254,9 +254,9 @@ describe("policy pack (CrossGuard) through the policy SDK's analyzer", function 
 
 describe("policy rules (pure)", () => {
     it("splits image references", () => {
-        assert.deepEqual(rules.splitImageRef("localhost:5000/app:1.2.3"), { repo: "localhost:5000/app", tag: "1.2.3", digest: undefined });
-        assert.deepEqual(rules.splitImageRef("localhost:5000/app"), { repo: "localhost:5000/app", digest: undefined });
-        assert.deepEqual(rules.splitImageRef("app@sha256:abc"), { repo: "app", digest: "sha256:abc" });
+        assert.deepEqual(rules.splitImageRef("localhost:5000/app:1.2.3"), { name: "localhost:5000/app", tag: "1.2.3", digest: undefined });
+        assert.deepEqual(rules.splitImageRef("localhost:5000/app"), { name: "localhost:5000/app", tag: undefined, digest: undefined });
+        assert.deepEqual(rules.splitImageRef("app@sha256:abc"), { name: "app", tag: undefined, digest: "sha256:abc" });
     });
     it("automation push branch: push.branch, else checkout branch, else the fleet branch", () => {
         assert.equal(rules.automationPushBranch({ spec: { git: { push: { branch: "x" } } } }, "main"), "x");

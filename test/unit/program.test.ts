@@ -6,13 +6,55 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { parse, parseAllDocuments } from "yaml";
-import { isSecretInput, promiseOf, Recorded, RecordingMocks, runProgram, settle, stackFileConfig, unwrap } from "../mocks";
+import { FAKE_KUBECONFIG, isSecretInput, promiseOf, Recorded, RecordingMocks, runProgram, settle, stackFileConfig, unwrap } from "../mocks";
 import { FLUX_RELEASE } from "../../engine/flux/upstream";
 
 
 const FLEET_SYNC = "pulumi-nodejs:dynamic/gitops:FleetSync";
 const LOCAL_CLUSTER = "pulumi-nodejs:dynamic/gitops:LocalCluster";
 const DEPLOY_KEY = "pulumi-nodejs:dynamic/gitops:DeployKey";
+
+/** API groups of the objects the platform declares into the fleet repo (Flux, Flagger, Istio). */
+const DECLARED_GROUPS = /(^|\.)toolkit\.fluxcd\.io$|^flagger\.app$|^networking\.istio\.io$/;
+
+const idOf = (o: any) => `${o.metadata.namespace ?? ""}_${o.metadata.name}_${o.apiVersion.includes("/") ? o.apiVersion.split("/")[0] : ""}_${o.kind}`;
+
+/**
+ * The graph and the plan agree: every component in the graph that says it holds a fleet object
+ * (outputs path + manifest) names a file FleetSync commits, and that file holds exactly that
+ * object; and every Flux, Flagger or Istio object the committed files declare (outside the
+ * flux-system bootstrap and the overlays' patches) has exactly one such component. Patches are
+ * read from the kustomization.yaml files themselves. Returns how many objects were compared.
+ */
+function assertGraphMatchesFiles(mocks: RecordingMocks, env: string): number {
+    const files: Record<string, string> = mocks.one(FLEET_SYNC, `${env}-fleet-sync`).inputs.files;
+    const inFile = (p: string) => parseAllDocuments(files[p]).map((d) => d.toJS()).filter(Boolean);
+    const views = new Map<string, { resource: string; path: string }>();
+    for (const r of mocks.resources.filter((x) => !x.custom)) {
+        const out = mocks.outputs(r.type, r.name);
+        if (!out || !("manifest" in out) || !("path" in out)) continue;
+        assert.ok(files[out.path] !== undefined, `${r.type}::${r.name} names ${out.path}, which FleetSync does not commit`);
+        const same = inFile(out.path).filter((o: any) => idOf(o) === idOf(out.manifest));
+        assert.strictEqual(same.length, 1, `${out.path} holds ${same.length} objects ${idOf(out.manifest)} (${r.type}::${r.name})`);
+        assert.deepStrictEqual(out.manifest, same[0], `${r.type}::${r.name} differs from ${out.path}`);
+        assert.strictEqual(out.objectId, idOf(same[0]));
+        const key = `${out.path}#${idOf(out.manifest)}`;
+        assert.ok(!views.has(key), `${key} has two components: ${views.get(key)?.resource} and ${r.type}::${r.name}`);
+        views.set(key, { resource: `${r.type}::${r.name}`, path: out.path });
+    }
+    const patches = new Set<string>();
+    for (const p of Object.keys(files).filter((f) => f.endsWith("/kustomization.yaml"))) {
+        const dir = p.slice(0, -"kustomization.yaml".length);
+        for (const patch of parse(files[p]).patches ?? []) patches.add(dir + patch.path);
+    }
+    const declared: string[] = [];
+    for (const p of Object.keys(files)) {
+        if (p.startsWith(`clusters/${env}/flux-system/`) || patches.has(p) || p.endsWith("/kustomization.yaml")) continue;
+        for (const o of inFile(p)) if (DECLARED_GROUPS.test(o.apiVersion.split("/")[0])) declared.push(`${p}#${idOf(o)}`);
+    }
+    assert.deepStrictEqual([...views.keys()].sort(), declared.sort(), "components in the graph vs objects in the committed files");
+    return declared.length;
+}
 
 describe("program: dev stack (k3d, local fleet repo)", function () {
     let mocks: RecordingMocks;
@@ -59,7 +101,6 @@ describe("program: dev stack (k3d, local fleet repo)", function () {
             "gitops:notify:Provider::webhook",
             `${FLEET_SYNC}::dev-fleet-sync`,
             `${LOCAL_CLUSTER}::dev-cluster`,
-            "pulumi:providers:kubernetes::dev-cluster-k8s",
         ]);
         // No cloud resources for the embedded default.
         assert.ok(!mocks.resources.some((r) => r.type.startsWith("azure-native:") || r.type.startsWith("github:")));
@@ -77,7 +118,6 @@ describe("program: dev stack (k3d, local fleet repo)", function () {
     it("parents every child under the component that created it", () => {
         const P = "gitops:index:Platform";
         assert.strictEqual(mocks.parent(LOCAL_CLUSTER, "dev-cluster"), "gitops:cluster:K3dCluster");
-        assert.strictEqual(mocks.parent("pulumi:providers:kubernetes", "dev-cluster-k8s"), "gitops:cluster:K3dCluster");
         assert.strictEqual(mocks.parent("gitops:cluster:K3dCluster", "dev-cluster"), P);
         assert.strictEqual(mocks.parent("gitops:flux:FluxBootstrap", "dev-flux"), P);
         assert.strictEqual(mocks.parent("gitops:flux:HelmSource", "metrics-server"), P);
@@ -141,13 +181,12 @@ describe("program: dev stack (k3d, local fleet repo)", function () {
         assert.strictEqual(byName["apps"].spec.path, "./apps/dev");
     });
 
-    it("declares typed Flux components whose manifests match the files in Git", () => {
-        const sync = mocks.one(FLEET_SYNC, "dev-fleet-sync");
-        const hr = mocks.one("gitops:flux:HelmSource", "metrics-server");
-        assert.ok(hr);
-        const repoFile = parse(sync.inputs.files["infrastructure/base/_sources/metrics-server/helmrepository.yaml"]);
-        assert.strictEqual(repoFile.kind, "HelmRepository");
-        assert.strictEqual(repoFile.spec.url, "https://kubernetes-sigs.github.io/metrics-server/");
+    it("the Flux objects in the graph are exactly the Flux objects in the committed files", () => {
+        const checked = assertGraphMatchesFiles(mocks, "dev");
+        assert.ok(checked >= 25, `only ${checked} objects compared`);
+        const hr = mocks.outputs("gitops:flux:HelmSource", "metrics-server")!;
+        assert.strictEqual(hr.path, "infrastructure/base/_sources/metrics-server/helmrepository.yaml");
+        assert.strictEqual(hr.manifest.spec.url, "https://kubernetes-sigs.github.io/metrics-server/");
     });
 
     it("keeps the kubeconfig secret", async () => {
@@ -175,7 +214,7 @@ describe("program: dev stack on the local control plane (cluster.kind local)", f
         assert.match(cp.inputs.fleetRoot, /^\/.*\/\.fleet$/);
         assert.strictEqual(cp.inputs.fleetPort, 9876);
         assert.strictEqual(mocks.parent("pulumi-nodejs:dynamic/gitops:LocalControlPlane", "dev-cluster"), "gitops:cluster:LocalControlPlaneCluster");
-        assert.strictEqual(mocks.parent("pulumi:providers:kubernetes", "dev-cluster-k8s"), "gitops:cluster:LocalControlPlaneCluster");
+        assert.strictEqual(mocks.byType("pulumi:providers:kubernetes").length, 0, "FleetSync applies through the engine: no Kubernetes provider");
         assert.ok(!mocks.resources.some((r) => r.type === LOCAL_CLUSTER), "no k3d/kind cluster");
     });
 
@@ -185,6 +224,26 @@ describe("program: dev stack on the local control plane (cluster.kind local)", f
         const gr = sync.inputs.bootstrap.find((o: any) => o.kind === "GitRepository");
         assert.strictEqual(gr.spec.url, "http://127.0.0.1:9876/fleet.git");
         assert.ok(sync.inputs.files["clusters/dev/flux-system/gotk-components.yaml"], "Git still holds the whole install");
+    });
+});
+
+describe("program: an existing cluster (cluster.kind existing, with a context)", function () {
+    let mocks: RecordingMocks;
+    before(async () => {
+        const config = { ...stackFileConfig("dev"), "gitops:cluster": JSON.stringify({ kind: "existing", existing: { context: "team-a" } }), "gitops:kubeconfig": FAKE_KUBECONFIG };
+        let exp: Record<string, any>;
+        ({ mocks, exports: exp } = await runProgram("dev", config, ["gitops:kubeconfig"]));
+        await promiseOf(exp.fleetCommit);
+        await settle();
+    });
+
+    it("FleetSync applies with the configured context and the kubeconfig as a secret; no Kubernetes provider", () => {
+        const sync = mocks.one(FLEET_SYNC, "dev-fleet-sync");
+        assert.strictEqual(sync.inputs.context, "team-a", "gitops:cluster.existing.context reaches the apply");
+        assert.ok(isSecretInput(sync.inputs.kubeconfig));
+        assert.strictEqual(unwrap(sync.inputs.kubeconfig), FAKE_KUBECONFIG);
+        assert.strictEqual(mocks.parent("gitops:cluster:ExistingCluster", "dev-cluster"), "gitops:index:Platform");
+        assert.strictEqual(mocks.byType("pulumi:providers:kubernetes").length, 0);
     });
 });
 
@@ -213,7 +272,7 @@ describe("program: prod stack (AKS, GitHub fleet repo)", function () {
         assert.strictEqual(mc.inputs.identity.type, "SystemAssigned");
         assert.ok(mocks.calls.some((c) => c.token === "azure-native:containerservice:listManagedClusterUserCredentials"));
         assert.strictEqual(mocks.parent("azure-native:containerservice:ManagedCluster", "prod-cluster"), "gitops:cluster:AksCluster");
-        assert.strictEqual(mocks.parent("pulumi:providers:kubernetes", "prod-cluster-k8s"), "gitops:cluster:AksCluster");
+        assert.strictEqual(mocks.byType("pulumi:providers:kubernetes").length, 0, "FleetSync applies through the engine: no Kubernetes provider");
     });
 
     it("registers the GitHub repository, a read-only deploy key and branch protection, all through the GitHub provider", () => {
@@ -255,6 +314,11 @@ describe("program: prod stack (AKS, GitHub fleet repo)", function () {
         assert.deepStrictEqual(gotkSync[0].spec.secretRef, { name: "flux-system" });
         assert.strictEqual(gotkSync[0].spec.url, "ssh://git@github.com/gitops-platform/fleet.git");
         assert.strictEqual(await pulumi.isSecret(exp.kubeconfig), true);
+    });
+
+    it("the Flux objects in the graph are exactly the Flux objects in the committed files", () => {
+        const checked = assertGraphMatchesFiles(mocks, "prod");
+        assert.ok(checked >= 25, `only ${checked} objects compared`);
     });
 
     it("passes the GitHub token to the provider as a secret, never in plain text", async () => {

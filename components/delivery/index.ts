@@ -1,2 +1,0 @@
-export * from "./canary";
-export * from "./mesh";
