@@ -15,7 +15,7 @@ import { maskSecretChanges } from "./secrets";
 import { strayObjectsIn, strayWarning } from "./strays";
 
 export interface ApplyOptions {
-    /** Requests in flight at once. Default 8. */
+    /** Requests in flight at once. Default DEFAULT_CONCURRENCY (32). */
     readonly concurrency?: number;
     /** How long to wait for CRDs to be established and Namespaces to be active. Default 60 s. */
     readonly establishTimeoutMs?: number;

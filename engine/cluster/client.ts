@@ -61,7 +61,7 @@ export interface ClientOptions {
     readonly retry?: Partial<RetryPolicy>;
     /** Per-request timeout in ms. Default 30000. */
     readonly requestTimeoutMs?: number;
-    /** Sockets kept per host. Default 16. */
+    /** Sockets kept per host. Default DEFAULT_CONCURRENCY (32): one per request in flight. */
     readonly maxSockets?: number;
     /** Field manager name. Default "gitops-platform". */
     readonly fieldManager?: string;
@@ -127,7 +127,7 @@ export class ClusterClient {
         } catch {
             throw new GitopsError("kubeconfig", `the server URL ${JSON.stringify(sel.server)} is not a URL`);
         }
-        const maxSockets = opts.maxSockets ?? 16;
+        const maxSockets = opts.maxSockets ?? 32;
         return new ClusterClient(async () => {
             const c = await sel.resolve();
             const agent =
@@ -170,12 +170,7 @@ export class ClusterClient {
      */
     async request<T = any>(method: string, path: string, opts: RequestOptions = {}): Promise<Response<T>> {
         const auth = await this.getAuth();
-        const url = new URL(path, auth.base);
-        // Keep a path prefix from the server URL (e.g. https://host/k8s/clusters/x).
-        if (auth.base.pathname !== "/" && !path.startsWith(auth.base.pathname)) {
-            url.pathname = auth.base.pathname.replace(/\/$/, "") + path.split("?")[0];
-        }
-        for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
+        const url = requestUrl(auth.base, path, opts.query);
         const payload = opts.body === undefined ? undefined : Buffer.from(typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body));
         const headers: Record<string, string> = { ...auth.headers, Accept: "application/json" };
         if (payload) {
@@ -378,6 +373,72 @@ export class ClusterClient {
         return res;
     }
 
+    /**
+     * Watches the objects of a kind (in one namespace, or in all), from now: the server first
+     * sends those that exist as ADDED, then every change. Resolves once the server has accepted
+     * the watch, or undefined when it will not (the kind is not served, RBAC forbids watch, the
+     * server cannot be reached): callers then poll. Not retried; reopen after `ended`.
+     */
+    async watch(
+        apiVersion: string,
+        kind: string,
+        namespace: string | undefined,
+        onEvent: (ev: WatchEvent) => void,
+        opts: { fieldSelector?: string; timeoutSeconds?: number } = {},
+    ): Promise<Watch | undefined> {
+        const r = await this.tryResource(apiVersion, kind).catch(() => undefined);
+        if (!r) return undefined;
+        const auth = await this.getAuth();
+        const url = requestUrl(auth.base, this.collectionPath(r, namespace), {
+            watch: "1",
+            fieldSelector: opts.fieldSelector,
+            timeoutSeconds: opts.timeoutSeconds === undefined ? undefined : String(Math.max(1, Math.ceil(opts.timeoutSeconds))),
+        });
+        const mod = url.protocol === "https:" ? https : http;
+        this.stats.requests++;
+        return new Promise<Watch | undefined>((resolve) => {
+            let end: (why: string) => void = () => undefined;
+            const ended = new Promise<string>((r) => (end = r));
+            // Opening is bounded (a server that never answers means polling); an open watch is not.
+            const opening = setTimeout(() => req.destroy(Object.assign(new Error(`no answer in ${this.timeoutMs} ms`), { code: "ETIMEDOUT" })), this.timeoutMs);
+            const req = mod.request(url, { method: "GET", headers: { ...auth.headers, Accept: "application/json" }, agent: auth.agent }, (res) => {
+                clearTimeout(opening);
+                if (res.statusCode !== 200) {
+                    res.resume();
+                    resolve(undefined);
+                    return;
+                }
+                resolve({ ended, stop: () => req.destroy() });
+                let buf = "";
+                res.setEncoding("utf8");
+                res.on("data", (chunk: string) => {
+                    buf += chunk;
+                    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+                        const line = buf.slice(0, nl).trim();
+                        buf = buf.slice(nl + 1);
+                        const ev = line ? (parseJson(line) as WatchEvent | undefined) : undefined;
+                        if (!ev?.type) continue;
+                        if (ev.type === "ERROR") {
+                            req.destroy();
+                            end(`watch error: ${(ev.object as { message?: string })?.message ?? "unknown"}`);
+                            return;
+                        }
+                        onEvent(ev);
+                    }
+                });
+                res.on("end", () => end("the server ended the watch"));
+                res.on("close", () => end("the watch was closed"));
+                res.on("error", (e) => end(e.message));
+            });
+            req.on("error", (e) => {
+                clearTimeout(opening);
+                resolve(undefined);
+                end(e.message);
+            });
+            req.end();
+        });
+    }
+
     /** A JSON merge patch (used for annotations such as reconcile.fluxcd.io/requestedAt). */
     async mergePatch(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<KubeObject | undefined> {
         const id = formatId({ namespace: namespace ?? "", name, group: splitApiVersion(apiVersion).group, kind });
@@ -403,6 +464,27 @@ export class ClusterClient {
         });
         return res.status !== 404;
     }
+}
+
+/** The URL of an API path on the server, keeping a path prefix of the server URL (e.g. https://host/k8s/clusters/x). */
+function requestUrl(base: URL, path: string, query: Record<string, string | undefined> = {}): URL {
+    const url = new URL(path, base);
+    if (base.pathname !== "/" && !path.startsWith(base.pathname)) url.pathname = base.pathname.replace(/\/$/, "") + path.split("?")[0];
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+    return url;
+}
+
+/** An open watch (ClusterClient.watch). */
+export interface Watch {
+    /** Resolves when the stream ends: the server's timeout, a broken connection, an ERROR event, or stop(). */
+    readonly ended: Promise<string>;
+    stop(): void;
+}
+
+/** One event of a watch stream. */
+export interface WatchEvent {
+    readonly type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+    readonly object: KubeObject;
 }
 
 /** Turns an ApiError into a GitopsError that names the object and quotes the server. */

@@ -24,7 +24,13 @@ export interface ObjectResult {
     readonly takenOver?: string[];
 }
 
-export const DEFAULT_CONCURRENCY = 8;
+/**
+ * Requests in flight at once. A real kube-apiserver and etcd spend less CPU per write when
+ * writes come concurrently (etcd batches them; bench/cases/apply.ts measured 2,000 creates at 8,
+ * 32 and 64 in flight); API Priority and Fairness answers 429 when a cluster wants fewer, and
+ * those are retried after Retry-After.
+ */
+export const DEFAULT_CONCURRENCY = 32;
 
 /** A desired object with its id and what the cluster knows about its kind. */
 export interface Desired {

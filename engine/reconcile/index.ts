@@ -175,16 +175,12 @@ export async function reconcile(input: ReconcileInput, previous: { inventory?: I
 
     if (c.wait !== false) {
         log(progress, `waiting for Flux to apply ${result.artifact ? result.artifact.digest.slice(0, 19) : sync.commit.slice(0, 12)} (${c.kustomizations.length} Kustomizations)`);
-        // Ask Flux to reconcile what exists now. On a new (or rebuilt) cluster only the bootstrap's
-        // GitRepository and Kustomization exist: Flux creates the others when flux-system applies
-        // the commit, so a missing one is waited for, not an error.
-        const { API, RECONCILE_REQUESTED_AT } = await import("../flux/api");
-        const requested = { metadata: { annotations: { [RECONCILE_REQUESTED_AT]: new Date().toISOString() } } };
+        // waitForRevision asks Flux to reconcile: the source at once, the Kustomizations when the
+        // source has the commit. On a new (or rebuilt) cluster only the bootstrap's GitRepository
+        // and Kustomization exist: Flux creates the others when flux-system applies the commit,
+        // so a missing one is waited for, not an error.
         const sourceKind = result.artifact ? ("OCIRepository" as const) : ("GitRepository" as const);
-        const refs = [{ apiVersion: API.source, kind: sourceKind, name: "flux-system" }, ...c.kustomizations.map((name) => ({ apiVersion: API.kustomize, kind: "Kustomization", name }))];
-        for (const r of refs) await client.mergePatch(r.apiVersion, r.kind, r.name, c.fluxNamespace, requested);
         const w = await cluster.waitForRevision(client, {
-            trigger: false,
             gitRepository: { name: "flux-system", namespace: c.fluxNamespace },
             sourceKind,
             kustomizations: c.kustomizations.map((name) => ({ name, namespace: c.fluxNamespace })),

@@ -11,6 +11,7 @@ import {
     ApplyError,
     checkHealth,
     ClusterClient,
+    DEFAULT_CONCURRENCY,
     detectDrift,
     diffCluster,
     Inventory,
@@ -154,6 +155,24 @@ describe("cluster engine against the API test server", function () {
             assert.ok(patches >= 81 + 16, `${patches} PATCH requests: every fault was retried`);
         });
 
+        it("keeps DEFAULT_CONCURRENCY writes in flight at once, no more", async () => {
+            const objects: KubeObject[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "wide" } }];
+            for (let i = 0; i < 2 * DEFAULT_CONCURRENCY; i++) objects.push({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: `cm-${i}`, namespace: "wide" }, data: { i: String(i) } });
+            // Every PATCH of a ConfigMap is held 1 s: none of the first wave answers before the
+            // window closes, so the arrivals in it are exactly the requests in flight.
+            const arrivals: number[] = [];
+            api.faults.next(2 * DEFAULT_CONCURRENCY, { delayMs: 1000 }, (r) => {
+                const hit = r.method === "PATCH" && r.path.includes("/configmaps/");
+                if (hit) arrivals.push(Date.now());
+                return hit;
+            });
+            const res = await applyStaged(client, objects);
+            assert.strictEqual(res.results.filter((r) => r.action === "created").length, 2 * DEFAULT_CONCURRENCY + 1);
+            const firstWave = arrivals.filter((t) => t < arrivals[0] + 800).length;
+            assert.strictEqual(firstWave, DEFAULT_CONCURRENCY, `${firstWave} PATCHes in flight in the first 0.8 s`);
+            assert.strictEqual(arrivals.length, 2 * DEFAULT_CONCURRENCY);
+        });
+
         it("gives up after its retries on a persistent 500 and names the object", async () => {
             const c = ClusterClient.fromKubeconfig(api.kubeconfig, undefined, { retry: { attempts: 3, baseMs: 1, maxMs: 5 } });
             try {
@@ -288,10 +307,90 @@ describe("cluster engine against the API test server", function () {
             assert.deepStrictEqual(Object.keys(res.applied).sort(), ["flux-system_apps_kustomize.toolkit.fluxcd.io_Kustomization", "flux-system_infrastructure_kustomize.toolkit.fluxcd.io_Kustomization"]);
             const repo = api.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system");
             assert.ok(repo.metadata.annotations["reconcile.fluxcd.io/requestedAt"]);
-            assert.ok(api.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system").metadata.annotations["reconcile.fluxcd.io/requestedAt"]);
-            assert.ok(progress.some((m) => /requesting reconciliation/.test(m)));
+            // The new artifact made Flux reconcile the Kustomizations: they were not asked (no second reconcile).
+            assert.strictEqual(api.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system").metadata.annotations?.["reconcile.fluxcd.io/requestedAt"], undefined);
+            assert.deepStrictEqual(progress.filter((m) => /requesting reconciliation/.test(m)), ["requesting reconciliation of flux-system_flux-system_source.toolkit.fluxcd.io_GitRepository"]);
             // Flux's own format is accepted as the wanted revision too.
             await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: `main@sha1:${SHA}`, timeoutMs: 2000, pollMs: 20, trigger: false });
+        });
+
+        const requestedAt = (kind: string, name: string) =>
+            api.get(kind === "GitRepository" ? "source.toolkit.fluxcd.io/v1" : "kustomize.toolkit.fluxcd.io/v1", kind, name, "flux-system").metadata.annotations?.["reconcile.fluxcd.io/requestedAt"];
+        const setStatus = (plural: string, name: string, status: Record<string, unknown>) =>
+            client.request("PATCH", `/apis/${plural === "gitrepositories" ? "source" : "kustomize"}.toolkit.fluxcd.io/v1/namespaces/flux-system/${plural}/${name}/status`, {
+                body: { status: { observedGeneration: api.get(`${plural === "gitrepositories" ? "source" : "kustomize"}.toolkit.fluxcd.io/v1`, plural === "gitrepositories" ? "GitRepository" : "Kustomization", name, "flux-system").metadata.generation, ...status } },
+                contentType: "application/merge-patch+json",
+            });
+        const readyAt = (rev: string, reason = "ReconciliationSucceeded", status = "True") => ({
+            lastAppliedRevision: rev,
+            lastAttemptedRevision: rev,
+            conditions: [{ type: "Ready", status, reason, message: reason, lastTransitionTime: new Date().toISOString() }],
+        });
+
+        it("asks the Kustomizations when the source already had the revision (nothing else would wake them)", async () => {
+            api.flux.auto = false; // nothing moves unless the test moves it
+            await setStatus("gitrepositories", "flux-system", { artifact: { revision: `main@sha1:${SHA}` } });
+            const said: string[] = [];
+            const waiting = waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 50, onProgress: (m) => said.push(m) });
+            await new Promise((r) => setTimeout(r, 300));
+            assert.ok(requestedAt("GitRepository", "flux-system"), "the source is asked");
+            assert.ok(requestedAt("Kustomization", "apps") && requestedAt("Kustomization", "infrastructure"), "and, as it had the revision already, the Kustomizations");
+            await setStatus("kustomizations", "apps", readyAt(`main@sha1:${SHA}`));
+            await setStatus("kustomizations", "infrastructure", readyAt(`main@sha1:${SHA}`));
+            await waiting;
+            assert.deepStrictEqual(said.filter((m) => /requesting reconciliation/.test(m)), ["requesting reconciliation of flux-system_flux-system_source.toolkit.fluxcd.io_GitRepository", "requesting reconciliation of 2 Kustomizations"]);
+        });
+
+        it("asks a Kustomization held back by a dependency again as soon as the dependency is at the revision", async () => {
+            api.flux.auto = false;
+            const old = `main@sha1:${"0".repeat(40)}`;
+            await client.mergePatch("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "apps", "flux-system", { spec: { dependsOn: [{ name: "infrastructure" }] } });
+            await setStatus("kustomizations", "apps", readyAt(old, "DependencyNotReady", "False"));
+            await setStatus("kustomizations", "infrastructure", readyAt(old));
+            const said: string[] = [];
+            const waiting = waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 50, onProgress: (m) => said.push(m) });
+            await new Promise((r) => setTimeout(r, 200));
+            // The source gets the revision (so Flux reconciles the Kustomizations by itself), then the dependency does.
+            await setStatus("gitrepositories", "flux-system", { artifact: { revision: `main@sha1:${SHA}` } });
+            await new Promise((r) => setTimeout(r, 200));
+            assert.strictEqual(requestedAt("Kustomization", "apps"), undefined, "not asked while its dependency is behind");
+            await setStatus("kustomizations", "infrastructure", readyAt(`main@sha1:${SHA}`));
+            await new Promise((r) => setTimeout(r, 300));
+            assert.ok(requestedAt("Kustomization", "apps"), "asked once the dependency is at the revision");
+            assert.strictEqual(requestedAt("Kustomization", "infrastructure"), undefined);
+            await setStatus("kustomizations", "apps", readyAt(`main@sha1:${SHA}`));
+            await waiting;
+            assert.ok(said.includes("requesting reconciliation of 1 Kustomizations whose dependencies are at the revision"), said.join("\n"));
+        });
+
+        it("wakes on a watch event: returns as soon as Flux reports the revision, not at the next poll", async () => {
+            const flip = setTimeout(() => api.flux.setRevision(`main@sha1:${SHA}`), 300);
+            try {
+                const t0 = Date.now();
+                // One poll at the start, the next only after 20 s: only the watch can end it sooner.
+                const res = await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 30_000, pollMs: 20_000, trigger: false });
+                const took = Date.now() - t0;
+                assert.strictEqual(res.revision, `main@sha1:${SHA}`);
+                assert.ok(took >= 250 && took < 10_000, `returned after ${took} ms`);
+                const watches = api.requests.filter((r) => r.method === "GET" && /(^|&)watch=1(&|$)/.test(r.query ?? ""));
+                assert.deepStrictEqual(watches.map((r) => r.path.split("/").pop()).sort(), ["gitrepositories", "kustomizations"]);
+                assert.ok(watches.find((r) => r.path.endsWith("/gitrepositories"))!.query!.includes("fieldSelector=metadata.name%3Dflux-system"), "the source is watched by name");
+            } finally {
+                clearTimeout(flip);
+            }
+        });
+
+        it("polls when the server refuses to watch", async () => {
+            api.faults.next(100, "500", (r) => r.method === "GET" && /\/(gitrepositories|kustomizations)$/.test(r.path));
+            const flip = setTimeout(() => api.flux.setRevision(`main@sha1:${SHA}`), 200);
+            try {
+                const res = await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 50, trigger: false });
+                assert.strictEqual(res.revision, `main@sha1:${SHA}`);
+                const gets = api.requests.filter((r) => r.method === "GET" && r.path.endsWith("/kustomizations/apps")).length;
+                assert.ok(gets >= 3, `${gets} polls of apps`);
+            } finally {
+                clearTimeout(flip);
+            }
         });
 
         it("fails at once naming the Kustomization and quoting its Ready message", async () => {
@@ -316,6 +415,7 @@ describe("cluster engine against the API test server", function () {
         });
 
         it("waits for a Kustomization a parent has not created yet (no immediate failure), and says so", async () => {
+            api.flux.setRevision(`main@sha1:${SHA}`); // the source has it already: the Kustomizations are asked
             const said: string[] = [];
             await assert.rejects(
                 waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: [{ name: "nope" }], revision: SHA, timeoutMs: 300, pollMs: 20, onProgress: (m) => said.push(m) }),

@@ -5,6 +5,8 @@
  *  - Flux: a GitRepository/Kustomization/HelmRelease/... that is new, changed (generation), or
  *    annotated with reconcile.fluxcd.io/requestedAt gets status.observedGeneration, a Ready
  *    condition and the revision the test controls (or Ready=False with the message from fail());
+ *    a source whose artifact revision changes reconciles the Kustomizations of that source, as
+ *    kustomize-controller's watch on sources does;
  *  - Deployments are marked rolled out and Jobs complete (flux.rollout);
  *  - Flagger: a Canary goes Initializing -> Initialized when created, and Progressing ->
  *    Succeeded (or Failed, after flagger.fail) when it or its target Deployment changes.
@@ -180,6 +182,7 @@ export class Controllers {
         const kind = o.kind;
         const failure = this.failures.get(`${kind}/${o.metadata.name}`);
         const rev = this.flux.revision;
+        const before = o.status?.artifact?.revision;
         this.store.writeStatus(t, o.metadata.namespace, o.metadata.name, controllerOf(kind), (x) => {
             const st = (x.status ??= {});
             st.observedGeneration = x.metadata.generation;
@@ -213,6 +216,14 @@ export class Controllers {
                 setCondition(x, { type: "Ready", status: "True", reason: "Succeeded", message: `Reconciliation finished, revision ${rev}` });
             }
         });
+        // kustomize-controller watches sources: a new artifact revision reconciles every
+        // Kustomization of that source.
+        if (SOURCE_KINDS.has(kind) && failure === undefined && before !== rev) {
+            for (const k of this.fluxObjects()) {
+                const ref = k.kind === "Kustomization" ? k.spec?.sourceRef : undefined;
+                if (ref?.kind === kind && ref.name === o.metadata.name && (ref.namespace ?? k.metadata.namespace) === o.metadata.namespace) this.reconcile(k);
+            }
+        }
     }
 
     private rollout(t: ResourceType, d: any): void {
