@@ -20,7 +20,7 @@
 # Progress goes to stderr; stdout is only the bin folder (for GITOPS_E2E_BIN).
 #
 #   scripts/e2e-build.sh [piece...]     pieces: kube flux helm kwok pulumi langhost fluxtar cosign
-#                                        (default all but helm and cosign). Exit 1 if a required
+#                                        (default all; helm and cosign optional). Exit 1 if a required
 #                                        piece failed. GOFLAGS from the environment (e.g. -p=1 on a
 #                                        busy machine) are kept.
 set -uo pipefail
@@ -117,10 +117,10 @@ kwok_stages() {
 }
 
 pieces=("$@")
-# helm-controller is built on request only (`scripts/e2e-build.sh helm`): no test uses it yet, and the
-# local control plane starts it only when it is there. cosign too (`scripts/e2e-build.sh cosign`):
-# only the OCI signing test needs it, and it skips itself without it.
-[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost fluxtar)
+# Every piece is built by default, so CI runs every test: helm (test/e2e/helm.e2e.ts) and cosign
+# (the OCI signing test) are optional in that a failed build is recorded and their tests say they
+# are skipped and why; the local control plane starts helm-controller only when it is there.
+[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost fluxtar helm cosign)
 rc=0
 for p in "${pieces[@]}"; do
   case $p in
@@ -141,7 +141,7 @@ for p in "${pieces[@]}"; do
         copy pulumi-resource-pulumi-nodejs "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" || rc=1
       else rc=1; fi ;;
     fluxtar) build fluxtar fluxtar . || rc=1 ;;
-    cosign) build cosign cosign github.com/sigstore/cosign/v3/cmd/cosign || rc=1 ;;
+    cosign) build cosign cosign github.com/sigstore/cosign/v3/cmd/cosign || echo "e2e-build: cosign is optional; the OCI signing test says it is missing" >&2 ;;
     *) echo "e2e-build: unknown piece $p (kube flux helm kwok pulumi langhost fluxtar cosign)" >&2; rc=2 ;;
   esac
 done

@@ -310,6 +310,8 @@ const ociRef = strMap({
     if (chosen.length > 1 && !chosen.includes("digest")) n.errors.add(n.key, "must set one of tag, semver or digest", r);
 });
 
+const INSECURE_ELSEWHERE = 'is only used by oci sources and helm sources of type "oci" (plain HTTP to a registry); remove it';
+
 const source = obj(
     {
         name: str(dnsSubdomain),
@@ -334,6 +336,8 @@ const source = obj(
         /** helm: "default" or "oci". Default "oci" for an oci:// URL. */
         type: forKind({ helm: oneOf(["default", "oci"]) }, "is only used by helm sources"),
         provider: str().optional(),
+        /** oci, and helm of type "oci": plain HTTP to the registry (spec.insecure). Default false. */
+        insecure: forKind({ oci: bool(false), helm: bool(false) }, INSECURE_ELSEWHERE),
     },
     {
         required: true,
@@ -345,7 +349,10 @@ const source = obj(
             if (type === "oci" && !s.url.startsWith("oci://")) n.errors.add(url.key, 'must start with oci:// when type is "oci"', s.url);
             if (type === "default" && !/^https?:\/\//.test(s.url)) n.errors.add(url.key, "must be an http(s):// Helm repository URL", s.url);
             const verify: AnyOf<NonNullable<ReturnType<typeof s.verify>>> | undefined = s.verify(s.kind);
+            const insecure = s.insecure(s.kind);
+            if (insecure !== undefined && type === "default") n.errors.add(n.at("insecure").key, INSECURE_ELSEWHERE, insecure);
             return {
+                insecure: insecure === true ? true : undefined,
                 interval: s.interval ?? (s.kind === "helm" ? "1h0m0s" : "1m0s"),
                 ref: s.ref(s.kind) ?? (s.kind === "git" ? { branch: "main" } : undefined),
                 verify,

@@ -119,6 +119,8 @@ export interface HelmRepositorySpec {
     url: string;
     interval?: string;
     type?: "default" | "oci";
+    /** Plain HTTP to an OCI registry (only with type "oci"). */
+    insecure?: boolean;
     secretRef?: LocalObjectReference;
     provider?: "generic" | "aws" | "azure" | "gcp";
     timeout?: string;

@@ -49,6 +49,7 @@ describe("fleet objects: Flux sources and syncs (the builders the fleet plan wri
     it("helmRepository: default and oci", () => {
         assert.deepStrictEqual(helmRepository(src({ name: "bitnami", kind: "helm", url: "https://charts.bitnami.com/bitnami", interval: "1h0m0s", type: "default" })).spec, { interval: "1h0m0s", url: "https://charts.bitnami.com/bitnami" });
         assert.deepStrictEqual(helmRepository(src({ name: "podinfo-oci", kind: "helm", url: "oci://ghcr.io/stefanprodan/charts", interval: "1h0m0s", type: "oci" })).spec, { interval: "1h0m0s", url: "oci://ghcr.io/stefanprodan/charts", type: "oci" });
+        assert.deepStrictEqual(helmRepository(src({ name: "local", kind: "helm", url: "oci://127.0.0.1:5000/charts", interval: "1h0m0s", type: "oci", insecure: true })).spec, { interval: "1h0m0s", url: "oci://127.0.0.1:5000/charts", type: "oci", insecure: true });
     });
 
     it("kustomization: path, prune, dependsOn, healthChecks, wait, timeout, postBuild, targetNamespace, SOPS", () => {

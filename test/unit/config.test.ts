@@ -86,6 +86,8 @@ describe("config: every bad value names its key and the expected shape", () => {
         ["oci ref with two choices", { sources: [{ name: "s", kind: "oci", url: "oci://ghcr.io/x", ref: { tag: "1", semver: "^1" } }] }, /^gitops:sources\[0\]\.ref must set one of tag, semver or digest/],
         ["git ref key unknown", { sources: [{ name: "s", kind: "git", url: "https://x/y", ref: { sha: "abc" } }] }, /^gitops:sources\[0\]\.ref\.sha is not a known setting; expected one of branch, tag, semver, commit, name$/],
         ["helm oci type on https url", { sources: [{ name: "s", kind: "helm", url: "https://charts", type: "oci" }] }, /^gitops:sources\[0\]\.url must start with oci:\/\/ when type is "oci"/],
+        ["insecure on git", { sources: [{ name: "s", kind: "git", url: "https://x/y", insecure: true }] }, /^gitops:sources\[0\]\.insecure is only used by oci sources and helm sources of type "oci"/],
+        ["insecure on an https Helm repository", { sources: [{ name: "s", kind: "helm", url: "https://charts", insecure: true }] }, /^gitops:sources\[0\]\.insecure is only used by oci sources and helm sources of type "oci"/],
         ["layerSelector on git", { sources: [{ name: "s", kind: "git", url: "https://x/y", layerSelector: {} }] }, /^gitops:sources\[0\]\.layerSelector is only used by oci sources/],
         ["release source unknown", { releases: [{ name: "r", chart: "c", version: "1.0.0", source: "none" }] }, /^gitops:releases\[0\]\.source names "none", which is not a helm source in gitops:sources; add it there or fix the name$/],
         ["release depends on unknown", { sources: [{ name: "h", kind: "helm", url: "https://c" }], releases: [{ name: "r", chart: "c", version: "1", source: "h", dependsOn: ["x"] }] }, /^gitops:releases\[0\]\.dependsOn names "x", which is not a release/],
@@ -110,6 +112,14 @@ describe("config: every bad value names its key and the expected shape", () => {
             assert.ok(ps.some((p) => expected.test(p)), `no problem matched ${expected}; got:\n${ps.join("\n")}`);
         });
     }
+
+    it("insecure (plain HTTP) is read for a Helm OCI source and rendered into its HelmRepository", () => {
+        const c = parseStackConfig({ sources: [{ name: "charts", kind: "helm", url: "oci://127.0.0.1:5000/charts", insecure: true }, { name: "other", kind: "helm", url: "oci://ghcr.io/x", insecure: false }] }, "dev");
+        // eslint-disable-next-line @typescript-eslint/no-var-requires
+        const { source } = require("../../engine/fleet/objects");
+        assert.deepStrictEqual(source(c.sources[0]).spec, { interval: "1h0m0s", url: "oci://127.0.0.1:5000/charts", type: "oci", insecure: true });
+        assert.deepStrictEqual(source(c.sources[1]).spec, { interval: "1h0m0s", url: "oci://ghcr.io/x", type: "oci" }, "insecure: false is left out");
+    });
 
     it("reports all problems together, prefixed by the stack file", () => {
         try {
