@@ -27,8 +27,9 @@ export const upConfigCommand: Command = {
 Writes Pulumi.NAME.yaml as \`npm run up\` passes it to Pulumi (--config-file) when the local
 control plane stands in for the configured cluster (k3d or kind without a Docker engine): the
 same settings with gitops:cluster.kind local, less what needs Helm charts (gitops:releases,
-Helm sources, gitops:delivery): the local control plane runs no helm-controller and fetches no
-charts from the internet, so the Kustomizations waiting on those releases would never be Ready.
+Helm sources, gitops:delivery): the local control plane's Pods are kwok's stand-ins that run no
+container, so webhooks, meshes and metrics servers cannot work there, and the Kustomizations
+waiting on those releases would never be Ready.
 Each setting left out is printed with the reason. Pulumi.NAME.yaml itself is not changed.
 `,
     async run(args, io) {

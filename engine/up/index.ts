@@ -55,16 +55,16 @@ export interface LocalStackFile {
 
 /** Why Helm-based settings cannot run on the local control plane. */
 const NO_HELM =
-    "Helm charts come from the internet and the local control plane runs no helm-controller; with k3d and a network they run as written";
+    "the local control plane's Pods are kwok's stand-ins that run no container, so charts such as these (webhooks, metrics, meshes) cannot work there; with k3d they run as written";
 
 /**
  * Pulumi.<stack>.yaml as Pulumi gets it when the local control plane stands in for the configured
  * cluster (k3d or kind without Docker): the same file with gitops:cluster.kind local, so the stack
  * adopts the plane `gitops local up` started and Flux pulls the fleet from its loopback server.
  * What needs Helm charts (gitops:releases, Helm sources, gitops:delivery: Istio, Flagger,
- * Prometheus, Grafana) is left out and listed in `leftOut`: the plane has no helm-controller and
- * no network to fetch charts, and the Kustomizations that wait on those releases (and every one
- * that depends on them, apps included) would never become Ready. Everything else (secrets,
+ * Prometheus, Grafana) is left out and listed in `leftOut`: kwok's Pods run no container, so
+ * webhooks, meshes and metrics servers cannot work there, and the Kustomizations that wait on
+ * those releases (and every one that depends on them, apps included) would never become Ready. Everything else (secrets,
  * encryptionsalt, comments) is kept as written.
  */
 export function localStackFile(projectDir: string, stack: string): LocalStackFile {

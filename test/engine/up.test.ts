@@ -45,7 +45,7 @@ describe("npm run up: stack file and summary (engine/up)", function () {
             assert.ok(original.config["gitops:apps"][0].canary, "the dev app has a canary");
             assert.ok(!("canary" in derived.config["gitops:apps"][0]), "the copy rolls it out without one");
             delete original.config["gitops:apps"][0].canary;
-            assert.match(leftOut[0].why, /metrics-server: .*helm-controller/);
+            assert.match(leftOut[0].why, /metrics-server: .*kwok/);
             assert.match(leftOut[2].why, /istio, flagger, prometheus, grafana/);
             for (const l of leftOut) assert.ok(text.includes(`# Left out here: ${l.key}: `), `the file says it left out ${l.key}`);
             const helmSources = (original.config["gitops:sources"] as any[]).filter((s) => s.kind === "helm");
