@@ -6,8 +6,8 @@
  */
 import { strict as assert } from "assert";
 import * as path from "path";
-import { TempGit } from "../helpers/git";
-import { binaries, PulumiProject, REPO } from "./lib/pulumi";
+import type { TempGit } from "../helpers/git";
+import { PulumiProject, REPO, stackWithFleet } from "./lib/pulumi";
 
 const BIN = process.env.GITOPS_E2E_BIN || "/var/cache/gitops-e2e/bin";
 const STACK = "policy";
@@ -37,15 +37,7 @@ describe("e2e: the policy pack under the real Pulumi CLI", function () {
     let fleet: string;
 
     before(async function () {
-        const { missing } = binaries(BIN, ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"]);
-        if (Object.keys(missing).length > 0) {
-            console.log(`      skipped (not built): ${Object.entries(missing).map(([n, why]) => `${n}: ${why}`).join("; ")}`);
-            this.skip();
-        }
-        tmp = new TempGit("gitops-e2e-policy-");
-        fleet = tmp.bare("fleet", { "README.md": "# fleet\n" });
-        project = new PulumiProject(BIN, tmp.root, STACK);
-        await project.ok(["stack", "init", STACK]);
+        ({ tmp, project, fleet } = await stackWithFleet(this, BIN, "gitops-e2e-policy-", STACK));
     });
 
     after(() => {

@@ -3,11 +3,12 @@
  * repo's program (Pulumi.yaml, index.ts, components/, engine/, tsconfig, package.json; node_modules
  * linked), a local file backend and its own PULUMI_HOME, so nothing touches the user's Pulumi.
  *
- * Commands run asynchronously (spawn), so the Flux emulator keeps polling while `pulumi up` waits.
+ * Commands run asynchronously (spawn), so a test can watch the cluster while `pulumi up` waits.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { TempGit } from "../../helpers/git";
 
 export const REPO = path.resolve(__dirname, "../../..");
 
@@ -118,4 +119,25 @@ export interface PreviewStep {
 export function previewSteps(stdout: string): PreviewStep[] {
     const j = JSON.parse(stdout) as { steps?: PreviewStep[] };
     return j.steps ?? [];
+}
+
+/** The Pulumi CLI pieces a render-only stack (cluster.kind none) needs. */
+export const PULUMI_BINARIES = ["pulumi", "pulumi-language-nodejs", "pulumi-resource-pulumi-nodejs"];
+
+/**
+ * A Pulumi project with stack `stack` initialised, and a bare fleet repo with a first commit, in a
+ * temp folder; skips the calling test suite (saying why) when the CLI pieces are not built.
+ * Call from before(); clean up with `tmp.cleanup()` in after().
+ */
+export async function stackWithFleet(ctx: Mocha.Context, bin: string, prefix: string, stack: string): Promise<{ tmp: TempGit; project: PulumiProject; fleet: string }> {
+    const { missing } = binaries(bin, PULUMI_BINARIES);
+    if (Object.keys(missing).length > 0) {
+        console.log(`      skipped (not built): ${Object.entries(missing).map(([n, why]) => `${n}: ${why}`).join("; ")}`);
+        ctx.skip();
+    }
+    const tmp = new TempGit(prefix);
+    const fleet = tmp.bare("fleet", { "README.md": "# fleet\n" });
+    const project = new PulumiProject(bin, tmp.root, stack);
+    await project.ok(["stack", "init", stack]);
+    return { tmp, project, fleet };
 }
