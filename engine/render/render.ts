@@ -46,7 +46,7 @@ export interface RenderResult {
 
 /** Resolves `p` inside `root` (symbolic links included), refusing paths that leave it. Returns the absolute directory. */
 export function resolveInside(root: string, p: string): string {
-    return confine(root, p.replace(/^\/+/, "") || ".", p, { fix: "give a path relative to the repository root; it may not lead out of it" });
+    return confine(root, p.replace(/^\/+/, "") || ".", p, { rootName: "the repository root", fix: "give a path relative to the repository root; it may not lead out of it" });
 }
 
 /**

@@ -16,6 +16,8 @@ export interface ConfineOptions {
     readonly allowAbsolute?: boolean;
     /** What to tell the user to do instead. */
     readonly fix?: string;
+    /** How to name the root in messages when its folder means nothing to the user (e.g. a temporary checkout). Default: the folder. */
+    readonly rootName?: string;
 }
 
 /**
@@ -27,18 +29,19 @@ export function confine(root: string, p: string, where: string, opts: ConfineOpt
     if (typeof p !== "string" || p.length === 0) throw new GitopsError(where, "the path is empty", fix);
     if (p.includes("\0")) throw new GitopsError(where, `${JSON.stringify(p)} contains a NUL byte`, fix);
     const rootAbs = path.resolve(root);
+    const named = (dir: string) => (opts.rootName ? `${opts.rootName} (${dir})` : dir);
     if (path.isAbsolute(p) && !opts.allowAbsolute) {
-        throw new GitopsError(where, `${JSON.stringify(p)} is an absolute path; it must be relative to ${rootAbs}`, fix);
+        throw new GitopsError(where, `${JSON.stringify(p)} is an absolute path; it must be relative to ${named(rootAbs)}`, fix);
     }
     const abs = path.resolve(rootAbs, p);
-    if (!isInside(rootAbs, abs)) throw new GitopsError(where, `${JSON.stringify(p)} resolves to ${abs}, outside ${rootAbs}`, fix);
+    if (!isInside(rootAbs, abs)) throw new GitopsError(where, `${JSON.stringify(p)} resolves to ${abs}, outside ${named(rootAbs)}`, fix);
     const rootReal = realpathOfNearest(rootAbs);
     const real = realpathOfNearest(abs);
     if (real === undefined) {
         throw new GitopsError(where, `${JSON.stringify(p)} goes through a symbolic link that points nowhere`, fix);
     }
     if (rootReal !== undefined && !isInside(rootReal, real)) {
-        throw new GitopsError(where, `${JSON.stringify(p)} follows a symbolic link to ${real}, outside ${rootReal}`, fix);
+        throw new GitopsError(where, `${JSON.stringify(p)} follows a symbolic link to ${real}, outside ${named(rootReal)}`, fix);
     }
     return abs;
 }
