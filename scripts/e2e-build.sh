@@ -23,6 +23,9 @@
 #                                        (default all; helm and cosign optional). Exit 1 if a required
 #                                        piece failed. GOFLAGS from the environment (e.g. -p=1 on a
 #                                        busy machine) are kept.
+# The pieces build in GITOPS_E2E_JOBS lanes at once (default 2, balanced by their measured CPU
+# cost): a single go build leaves a core idle while it downloads modules and links. Binaries are
+# linked without symbol tables or DWARF (-s -w): nothing here debugs them, and linking is faster.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,12 +49,13 @@ go env GOCACHE >/dev/null 2>&1 || { rm -rf "$GOCACHE"; mkdir -p "$GOCACHE"; }
 # stamp of a harness module: its go.mod/go.sum/sources (and extra words, e.g. ldflags), so a
 # changed pin rebuilds.
 stamp() { (cd "$HARNESS/$1" && { cat go.mod go.sum $(find . -name '*.go' | sort) 2>/dev/null; echo "${*:2}"; } | sha256sum | cut -c1-16); }
-# CPU seconds (user+sys) of this script's finished children, so a build's cost shows apart from
-# how busy the machine was.
-# Sets CPU; runs in this shell (no fork), since a subshell would not see these children.
+# CPU seconds (user+sys) of this shell's finished children (a lane's builds), so a build's cost
+# shows apart from how busy the machine was.
+# Sets CPU; runs in the lane's shell (no fork), since a subshell would not see its children.
 child_cpu() {
-  times >"$CACHE/logs/.times"
-  local _ u s; { read -r _; read -r u s; } <"$CACHE/logs/.times"
+  local f=$CACHE/logs/.times.$BASHPID
+  times >"$f"
+  local _ u s; { read -r _; read -r u s; } <"$f"; rm -f "$f"
   local um=${u%%m*} us=${u#*m} sm=${s%%m*} ss=${s#*m}
   CPU=$((10#$um * 60 + 10#${us%%.*} + 10#$sm * 60 + 10#${ss%%.*}))
 }
@@ -60,7 +64,7 @@ times_log() { echo "$1 wall=$2s cpu=${4:-0}s $3 load=$(cut -d' ' -f1 /proc/loada
 
 # build <module> <output> <package> [ldflags]
 build() {
-  local dir=$1 out=$2 pkg=$3 ldflags=${4:-}
+  local dir=$1 out=$2 pkg=$3 ldflags="-s -w${4:+ $4}"
   local log=$CACHE/logs/$dir-$out.log
   local want; want=$(stamp "$dir" "$ldflags")
   if [ -x "$BIN/$out" ] && [ "$(cat "$BIN/status/$out.stamp" 2>/dev/null)" = "$want" ]; then
@@ -68,8 +72,7 @@ build() {
   fi
   echo "e2e-build: building $out from $pkg (log $log)" >&2
   local t0=$SECONDS c0; child_cpu; c0=$CPU
-  local args=(build -o "$BIN/$out.new")
-  [ -n "$ldflags" ] && args+=(-ldflags "$ldflags")
+  local args=(build -o "$BIN/$out.new" -ldflags "$ldflags")
   if (cd "$HARNESS/$dir" && nice go "${args[@]}" "$pkg") >"$log" 2>&1; then
     mv "$BIN/$out.new" "$BIN/$out"
     echo "$want" >"$BIN/status/$out.stamp"
@@ -121,29 +124,56 @@ pieces=("$@")
 # (the OCI signing test) are optional in that a failed build is recorded and their tests say they
 # are skipped and why; the local control plane starts helm-controller only when it is there.
 [ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost fluxtar helm cosign)
-rc=0
-for p in "${pieces[@]}"; do
-  case $p in
+# piece <name>: builds one piece; 1 if a required binary failed (the piece's other binaries still
+# build).
+piece() {
+  local r=0 sdk
+  case $1 in
     kube)
-      build kube etcd ./etcd || rc=1
-      build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver || rc=1
-      build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager || rc=1
-      build kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler || rc=1 ;;
+      build kube etcd ./etcd || r=1
+      build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver || r=1
+      build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager || r=1
+      build kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler || r=1 ;;
     flux)
-      build flux source-controller github.com/fluxcd/source-controller || rc=1
-      build flux kustomize-controller github.com/fluxcd/kustomize-controller || rc=1 ;;
+      build flux source-controller github.com/fluxcd/source-controller || r=1
+      build flux kustomize-controller github.com/fluxcd/kustomize-controller || r=1 ;;
     helm) build helm helm-controller github.com/fluxcd/helm-controller || echo "e2e-build: helm-controller is optional; the suite says it is missing" >&2 ;;
-    kwok) { build kwok kwok sigs.k8s.io/kwok/cmd/kwok && kwok_stages; } || rc=1 ;;
-    pulumi) build pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi || rc=1 ;;
+    kwok) { build kwok kwok sigs.k8s.io/kwok/cmd/kwok && kwok_stages; } || r=1 ;;
+    pulumi) build pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi || r=1 ;;
     langhost)
       if build langhost pulumi-language-nodejs github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs; then
         sdk=$(moddir langhost github.com/pulumi/pulumi/sdk/v3)
-        copy pulumi-resource-pulumi-nodejs "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" || rc=1
-      else rc=1; fi ;;
-    fluxtar) build fluxtar fluxtar . || rc=1 ;;
+        copy pulumi-resource-pulumi-nodejs "$sdk/nodejs/dist/pulumi-resource-pulumi-nodejs" || r=1
+      else r=1; fi ;;
+    fluxtar) build fluxtar fluxtar . || r=1 ;;
     cosign) build cosign cosign github.com/sigstore/cosign/v3/cmd/cosign || echo "e2e-build: cosign is optional; the OCI signing test says it is missing" >&2 ;;
-    *) echo "e2e-build: unknown piece $p (kube flux helm kwok pulumi langhost fluxtar cosign)" >&2; rc=2 ;;
   esac
+  return $r
+}
+
+# CPU seconds each piece took cold on this 2-core machine (bin/status/times), to balance lanes.
+weight() { case $1 in kube) echo 1190;; flux) echo 940;; pulumi) echo 780;; cosign) echo 680;; helm) echo 450;; kwok) echo 300;; *) echo 60;; esac; }
+for p in "${pieces[@]}"; do
+  case $p in kube|flux|helm|kwok|pulumi|langhost|fluxtar|cosign) ;; *) echo "e2e-build: unknown piece '$p' (pieces: kube flux helm kwok pulumi langhost fluxtar cosign)" >&2; exit 2 ;; esac
 done
+jobs=${GITOPS_E2E_JOBS:-2}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "e2e-build: GITOPS_E2E_JOBS must be a positive number, not '$jobs'" >&2; exit 2; }
+# Heaviest first, each onto the lane with the least work so far.
+mapfile -t sorted < <(for p in "${pieces[@]}"; do echo "$(weight "$p") $p"; done | sort -rn | cut -d' ' -f2)
+declare -a lane load
+for ((l = 0; l < jobs; l++)); do lane[l]=""; load[l]=0; done
+for p in "${sorted[@]}"; do
+  best=0; for ((l = 1; l < jobs; l++)); do [ "${load[l]}" -lt "${load[best]}" ] && best=$l; done
+  lane[best]+="$p "; load[best]=$((load[best] + $(weight "$p")))
+done
+run_lane() { local p r=0 e; for p in $1; do piece "$p"; e=$?; [ $e -gt $r ] && r=$e; done; return $r; }
+pids=()
+for ((l = 0; l < jobs; l++)); do
+  [ -n "${lane[l]}" ] || continue
+  [ "$jobs" -gt 1 ] && echo "e2e-build: lane $((l + 1)): ${lane[l]}" >&2
+  run_lane "${lane[l]}" & pids+=($!)
+done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid"; e=$?; [ $e -gt $rc ] && rc=$e; done
 echo "$BIN"
 exit $rc
