@@ -93,6 +93,9 @@ interface Auth {
     readonly defaultNamespace: string;
 }
 
+/** Requests re-sent because a kept-alive socket turned out closed (they do not count as attempts). */
+const MAX_STALE_SOCKET_RETRIES = 3;
+
 export class ClusterClient {
     readonly fieldManager: string;
     readonly stats: ClientStats = { requests: 0, retries: 0 };
@@ -177,12 +180,24 @@ export class ClusterClient {
             headers["Content-Type"] = opts.contentType ?? "application/json";
             headers["Content-Length"] = String(payload.length);
         }
+        let stale = 0;
         for (let attempt = 1; ; attempt++) {
             this.stats.requests++;
             let res: { status: number; headers: http.IncomingHttpHeaders; text: string };
             try {
                 res = await this.once(auth, url, method, headers, payload);
             } catch (err) {
+                // A kept-alive socket that broke before any answer, most often one the server
+                // closed while it sat idle (a race no backoff avoids), says nothing about the
+                // server: the request goes again on a new socket without using up an attempt, as
+                // Go's net/http retries a reused connection and Node's docs for keepAlive advise.
+                // Bounded, in case every socket breaks.
+                if ((err as { staleSocket?: boolean }).staleSocket && stale < MAX_STALE_SOCKET_RETRIES) {
+                    stale++;
+                    attempt--;
+                    this.stats.retries++;
+                    continue;
+                }
                 // A server that is not there (refused, or silent until our timeout) gets three
                 // tries, not the full budget: a preview against a missing cluster must end soon.
                 const code = (err as { code?: string }).code;
@@ -208,7 +223,9 @@ export class ClusterClient {
     private once(auth: Auth, url: URL, method: string, headers: Record<string, string>, payload?: Buffer) {
         const mod = url.protocol === "https:" ? https : http;
         return new Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }>((resolve, reject) => {
+            let answered = false;
             const req = mod.request(url, { method, headers, agent: auth.agent }, (res) => {
+                answered = true;
                 const chunks: Buffer[] = [];
                 res.on("data", (c: Buffer) => chunks.push(c));
                 res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
@@ -216,7 +233,9 @@ export class ClusterClient {
                 res.on("aborted", () => reject(Object.assign(new Error("response aborted"), { code: "ECONNRESET" })));
             });
             req.setTimeout(this.timeoutMs, () => req.destroy(Object.assign(new Error(`no answer in ${this.timeoutMs} ms`), { code: "ETIMEDOUT" })));
-            req.on("error", reject);
+            req.on("error", (e: NodeJS.ErrnoException) =>
+                reject(req.reusedSocket && (e.code === "ECONNRESET" || e.code === "EPIPE") && !answered ? Object.assign(e, { staleSocket: true }) : e),
+            );
             req.end(payload);
         });
     }

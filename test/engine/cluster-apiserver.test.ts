@@ -4,6 +4,7 @@
  * wait-for-revision and report-only drift. Given / when / then, real HTTP on 127.0.0.1.
  */
 import * as assert from "assert";
+import * as http from "http";
 import * as path from "path";
 import { KubeObject } from "../../engine/flux/api";
 import {
@@ -185,6 +186,40 @@ describe("cluster engine against the API test server", function () {
                 });
             } finally {
                 c.close();
+            }
+        });
+    });
+
+    describe("kept-alive sockets", () => {
+        // The race behind a CI flake: the server closes an idle kept-alive socket just as the
+        // client sends the next request on it. This server answers the first request on each
+        // socket, and breaks the socket when a second request arrives on it.
+        async function oneShotServer(): Promise<{ kubeconfig: string; sockets: () => number; stop: () => Promise<void> }> {
+            const seen = new WeakSet<import("net").Socket>();
+            let sockets = 0;
+            const server = http.createServer((req, res) => {
+                if (seen.has(req.socket)) return void req.socket.destroy();
+                seen.add(req.socket);
+                res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Namespace", apiVersion: "v1", metadata: { name: "a" } }));
+            });
+            server.on("connection", () => sockets++);
+            await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+            const port = (server.address() as import("net").AddressInfo).port;
+            const kubeconfig = api.kubeconfig.replace(/server: http:\/\/127\.0\.0\.1:\d+/, `server: http://127.0.0.1:${port}`);
+            return { kubeconfig, sockets: () => sockets, stop: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+        }
+
+        it("a request on a kept-alive socket the server closed goes again on a new socket, without using up an attempt", async () => {
+            const srv = await oneShotServer();
+            // One attempt and no backoff: only the stale-socket rule can make the later calls pass.
+            const c = ClusterClient.fromKubeconfig(srv.kubeconfig, undefined, { retry: { attempts: 1, baseMs: 1, maxMs: 1 } });
+            try {
+                for (let i = 0; i < 4; i++) assert.strictEqual((await c.request("GET", "/api/v1/namespaces/a")).status, 200, `call ${i + 1}`);
+                assert.ok(srv.sockets() >= 4, `each call needed a fresh socket (${srv.sockets()} sockets)`);
+                assert.ok(c.stats.retries >= 3, `the broken reuses were retried (${c.stats.retries})`);
+            } finally {
+                c.close();
+                await srv.stop();
             }
         });
     });
