@@ -6,6 +6,8 @@
 #   flux         source-controller, kustomize-controller (github.com/fluxcd/*, the versions
 #                Flux v2.9.5 ships; see engine/flux/upstream.ts)
 #   helm         helm-controller (optional: a failure is recorded, not fatal)
+#   fluxextra    notification-controller, image-reflector-controller, image-automation-controller
+#                (optional, each on its own: a failure is recorded, not fatal)
 #   kwok         kwok (sigs.k8s.io/kwok cmd/kwok) + kwok-stages.yaml (the module's stage configs)
 #   pulumi       pulumi (github.com/pulumi/pulumi/pkg/v3 cmd/pulumi)
 #   langhost     pulumi-language-nodejs (github.com/pulumi/pulumi/sdk/v3), plus the launcher
@@ -19,8 +21,9 @@
 # <bin>/status/times has one line per build: "<name> wall=<s> cpu=<s> <cached|built|failed> load=<1-min load> <date>".
 # Progress goes to stderr; stdout is only the bin folder (for GITOPS_E2E_BIN).
 #
-#   scripts/e2e-build.sh [piece...]     pieces: kube flux helm kwok pulumi langhost fluxtar cosign
-#                                        (default all; helm and cosign optional). Exit 1 if a required
+#   scripts/e2e-build.sh [piece...]     pieces: kube flux helm fluxextra kwok pulumi langhost
+#                                        fluxtar cosign (default all; helm, fluxextra and
+#                                        cosign optional). Exit 1 if a required
 #                                        piece failed. GOFLAGS from the environment (e.g. -p=1 on a
 #                                        busy machine) are kept.
 # The pieces build in GITOPS_E2E_JOBS lanes at once (default 2, balanced by their measured CPU
@@ -120,14 +123,15 @@ kwok_stages() {
 }
 
 pieces=("$@")
-# Every piece is built by default, so CI runs every test: helm (test/e2e/helm.e2e.ts) and cosign
-# (the OCI signing test) are optional in that a failed build is recorded and their tests say they
-# are skipped and why; the local control plane starts helm-controller only when it is there.
-[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost fluxtar helm cosign)
+# Every piece is built by default, so CI runs every test: helm (test/e2e/helm.e2e.ts), fluxextra
+# (test/e2e/images.e2e.ts) and cosign (the OCI signing test) are optional in that a failed build is
+# recorded and their tests say they are skipped and why; the local control plane starts
+# helm-controller and the fluxextra controllers only when they are there.
+[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost fluxtar helm fluxextra cosign)
 # piece <name>: builds one piece; 1 if a required binary failed (the piece's other binaries still
 # build).
 piece() {
-  local r=0 sdk
+  local r=0 sdk c
   case $1 in
     kube)
       build kube etcd ./etcd || r=1
@@ -138,6 +142,10 @@ piece() {
       build flux source-controller github.com/fluxcd/source-controller || r=1
       build flux kustomize-controller github.com/fluxcd/kustomize-controller || r=1 ;;
     helm) build helm helm-controller github.com/fluxcd/helm-controller || echo "e2e-build: helm-controller is optional; the suite says it is missing" >&2 ;;
+    fluxextra)
+      for c in notification-controller image-reflector-controller image-automation-controller; do
+        build fluxextra "$c" "github.com/fluxcd/$c" || echo "e2e-build: $c is optional; the suite says it is missing" >&2
+      done ;;
     kwok) { build kwok kwok sigs.k8s.io/kwok/cmd/kwok && kwok_stages; } || r=1 ;;
     pulumi) build pulumi pulumi github.com/pulumi/pulumi/pkg/v3/cmd/pulumi || r=1 ;;
     langhost)
@@ -154,7 +162,7 @@ piece() {
 # CPU seconds each piece took cold on this 2-core machine (bin/status/times), to balance lanes.
 weight() { case $1 in kube) echo 1190;; flux) echo 940;; pulumi) echo 780;; cosign) echo 680;; helm) echo 450;; kwok) echo 300;; *) echo 60;; esac; }
 for p in "${pieces[@]}"; do
-  case $p in kube|flux|helm|kwok|pulumi|langhost|fluxtar|cosign) ;; *) echo "e2e-build: unknown piece '$p' (pieces: kube flux helm kwok pulumi langhost fluxtar cosign)" >&2; exit 2 ;; esac
+  case $p in kube|flux|helm|fluxextra|kwok|pulumi|langhost|fluxtar|cosign) ;; *) echo "e2e-build: unknown piece '$p' (pieces: kube flux helm fluxextra kwok pulumi langhost fluxtar cosign)" >&2; exit 2 ;; esac
 done
 jobs=${GITOPS_E2E_JOBS:-2}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "e2e-build: GITOPS_E2E_JOBS must be a positive number, not '$jobs'" >&2; exit 2; }
