@@ -4,7 +4,10 @@
  * the dev stack's GitRepository points at http://host.k3d.internal:8765/fleet.git.
  * Read-only: pushes are refused (the reconcile engine writes to the repository on disk), unless
  * `auth` is given: then every request must carry those HTTP basic credentials, and pushes are
- * accepted (a stand-in for a Git host over HTTPS, for tests of credentials).
+ * accepted (a stand-in for a Git host over HTTPS, for tests of credentials); or unless
+ * `pushFromLoopback` is set: then pushes from a loopback address are accepted without credentials
+ * (the local control plane's fleet server, where image-automation-controller pushes its commits),
+ * and pushes from anywhere else are still refused.
  */
 import { spawn } from "child_process";
 import * as http from "http";
@@ -20,6 +23,15 @@ export interface FleetServer {
 export interface ServeOptions {
     /** Require these basic-auth credentials on every request, and accept pushes. */
     readonly auth?: { readonly user: string; readonly password: string };
+    /** Accept pushes without credentials from 127.0.0.0/8 and ::1 (only those). */
+    readonly pushFromLoopback?: boolean;
+}
+
+/** True for a socket's remote address on the loopback network (IPv4, IPv6, IPv4-mapped IPv6). */
+export function isLoopback(address: string | undefined): boolean {
+    if (!address) return false;
+    const v4 = address.replace(/^::ffff:/i, "");
+    return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4) || address === "::1";
 }
 
 export function serveFleet(root: string, port = 8765, host = "127.0.0.1", opts: ServeOptions = {}): Promise<FleetServer> {
@@ -31,8 +43,10 @@ export function serveFleet(root: string, port = 8765, host = "127.0.0.1", opts: 
             res.writeHead(401, { "content-type": "text/plain", "www-authenticate": 'Basic realm="fleet"' }).end("authentication required\n");
             return;
         }
-        if (!expected && (url.pathname.endsWith("/git-receive-pack") || url.searchParams.get("service") === "git-receive-pack")) {
-            res.writeHead(403, { "content-type": "text/plain" }).end("this fleet server is read-only\n");
+        const push = url.pathname.endsWith("/git-receive-pack") || url.searchParams.get("service") === "git-receive-pack";
+        const loopbackPush = !expected && push && !!opts.pushFromLoopback && isLoopback(req.socket.remoteAddress);
+        if (!expected && push && !loopbackPush) {
+            res.writeHead(403, { "content-type": "text/plain" }).end(opts.pushFromLoopback ? "this fleet server accepts pushes from loopback only\n" : "this fleet server is read-only\n");
             return;
         }
         // The request path must name something under the root (no "..", no link leading out).
@@ -58,7 +72,7 @@ export function serveFleet(root: string, port = 8765, host = "127.0.0.1", opts: 
                 GIT_PROTOCOL: (req.headers["git-protocol"] as string) ?? "",
                 REMOTE_ADDR: req.socket.remoteAddress ?? "",
                 // http-backend enables receive-pack only for an authenticated user.
-                ...(opts.auth ? { REMOTE_USER: opts.auth.user } : {}),
+                ...(opts.auth ? { REMOTE_USER: opts.auth.user } : loopbackPush ? { REMOTE_USER: "loopback" } : {}),
             },
         });
         req.pipe(cgi.stdin);

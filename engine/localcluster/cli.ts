@@ -8,7 +8,7 @@ import * as path from "path";
 import { parseArgs } from "util";
 import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
-import { defaultBin, defaultDir, down, LocalControlPlane, PIECES, readState, status } from "./controlplane";
+import { defaultBin, defaultDir, down, LocalControlPlane, PIECE_WIDTH, PIECES, readState, status } from "./controlplane";
 
 const DIR_HELP = `  --dir DIR     state folder (default: $GITOPS_LOCAL_DIR or .gitops/local)`;
 
@@ -28,12 +28,16 @@ function parse(cmd: string, args: string[], options: Record<string, { type: "str
 export const localUpCommand: Command = {
     path: ["local", "up"],
     summary: "start the local control plane with real Flux (API server, controllers, kwok, Flux, fleet server)",
-    help: `Usage: gitops local up [--dir DIR] [--bin DIR] [--fleet-root DIR] [--fleet-port N] [--no-helm]
+    help: `Usage: gitops local up [--dir DIR] [--bin DIR] [--fleet-root DIR] [--fleet-port N]
+                       [--no-helm] [--no-notification] [--no-images]
 
 Starts, in order and each health-checked: etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler, kwok (one fake Node, so Pods become Running and Ready), the Flux CRDs and the
-flux-system namespace, source-controller, kustomize-controller (and helm-controller when built),
-and a read-only Git smart-HTTP server for the fleet repos. The binaries are built from published
+flux-system namespace, then the Flux controllers: notification-controller (when built; the others
+send their events to it), source-controller, kustomize-controller, and, when built,
+helm-controller, image-reflector-controller and image-automation-controller; last a Git
+smart-HTTP server for the fleet repos on 127.0.0.1 (it accepts pushes from loopback only, for
+image-automation-controller). The binaries are built from published
 Go modules by \`bash scripts/e2e-build.sh\`. They keep running after this command returns; stop
 them with \`gitops local down\`.
 
@@ -43,9 +47,18 @@ ${DIR_HELP}
   --fleet-root DIR  folder holding the bare fleet repos to serve (default: .fleet)
   --fleet-port N    fleet server port on 127.0.0.1 (default: 8765)
   --no-helm         do not start helm-controller even when it is built
+  --no-notification do not start notification-controller even when it is built
+  --no-images       do not start image-reflector- and image-automation-controller even when built
 `,
     async run(args, io) {
-        const { values } = parse("up", args, { bin: { type: "string" }, "fleet-root": { type: "string" }, "fleet-port": { type: "string" }, "no-helm": { type: "boolean" } });
+        const { values } = parse("up", args, {
+            bin: { type: "string" },
+            "fleet-root": { type: "string" },
+            "fleet-port": { type: "string" },
+            "no-helm": { type: "boolean" },
+            "no-notification": { type: "boolean" },
+            "no-images": { type: "boolean" },
+        });
         const port = Number(values["fleet-port"] ?? "8765");
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GitopsError("--fleet-port", `must be a port number; got ${JSON.stringify(values["fleet-port"])}`);
         const dir = path.resolve(values.dir ?? defaultDir());
@@ -56,6 +69,8 @@ ${DIR_HELP}
             fleetRoot: path.resolve(values["fleet-root"] ?? ".fleet"),
             fleetPort: port,
             helm: values["no-helm"] ? false : "auto",
+            notification: values["no-notification"] ? false : "auto",
+            images: values["no-images"] ? false : "auto",
             attached: false,
             progress: (l) => io.out(`${l}\n`),
         });
@@ -119,7 +134,7 @@ ${DIR_HELP}
             for (const p of s.pieces) {
                 const ports = p.ports ? Object.entries(p.ports).map(([k, v]) => `${k}=${v}`).join(" ") : "";
                 const ready = p.readyMs !== undefined ? `ready in ${(p.readyMs / 1000).toFixed(1)}s` : "";
-                io.out(`  ${p.piece.padEnd(23)} ${p.state.padEnd(11)} ${p.pid ? `pid ${p.pid}` : ""} ${ports} ${ready}${p.detail ? ` ${p.detail}` : ""}`.trimEnd() + "\n");
+                io.out(`  ${p.piece.padEnd(PIECE_WIDTH)} ${p.state.padEnd(11)} ${p.pid ? `pid ${p.pid}` : ""} ${ports} ${ready}${p.detail ? ` ${p.detail}` : ""}`.trimEnd() + "\n");
             }
         }
         return s.pieces.some((p) => p.state === "stopped") ? 1 : 0;

@@ -5,8 +5,10 @@
  * process (`gitops local status|down|logs`) can find and stop it. No Pulumi imports.
  *
  *   etcd -> kube-apiserver -> kube-controller-manager -> kube-scheduler -> kwok (one fake Node)
- *   -> Flux CRDs + flux-system -> source-controller -> kustomize-controller [-> helm-controller]
- *   -> fleet (the fleet repos over Git smart HTTP, through `git http-backend`)
+ *   -> Flux CRDs + flux-system -> [notification-controller] -> source-controller
+ *   -> kustomize-controller [-> helm-controller] [-> image-reflector-controller]
+ *   [-> image-automation-controller] -> fleet (the fleet repos over Git smart HTTP, through
+ *   `git http-backend`; pushes from loopback are accepted, for image-automation-controller)
  *
  *   const cp = await LocalControlPlane.start({ dir, fleetRoot });  // cp.kubeconfigPath, cp.fleetUrl
  *   await cp.wipe();   // disaster: stop, delete etcd's data and the artifacts, start again
@@ -15,7 +17,10 @@
  * The Flux controllers run out of cluster the way their own tests run them: KUBECONFIG and
  * RUNTIME_NAMESPACE in the environment (they have no --kubeconfig flag), their own
  * --metrics-addr/--health-addr, leader election off, and source-controller's artifact server on
- * --storage-addr, advertised to kustomize-controller through --storage-adv-addr.
+ * --storage-addr, advertised to kustomize-controller through --storage-adv-addr. When
+ * notification-controller runs, every other controller posts its events to its events server
+ * (--events-addr, as upstream's install wires them to the notification-controller Service).
+ * The optional controllers (OPTIONAL) start when their binaries are built.
  */
 import { ChildProcess, execFile, spawn } from "child_process";
 import * as crypto from "crypto";
@@ -36,9 +41,12 @@ export const PIECES = [
     "kube-controller-manager",
     "kube-scheduler",
     "kwok",
+    "notification-controller",
     "source-controller",
     "kustomize-controller",
     "helm-controller",
+    "image-reflector-controller",
+    "image-automation-controller",
     "fleet",
 ] as const;
 export type Piece = (typeof PIECES)[number];
@@ -53,10 +61,25 @@ export const BINARIES: Record<Exclude<Piece, "fleet">, string> = {
     "source-controller": "flux",
     "kustomize-controller": "flux",
     "helm-controller": "helm",
+    "notification-controller": "fluxextra",
+    "image-reflector-controller": "fluxextra",
+    "image-automation-controller": "fluxextra",
 };
 
+/** The optional controllers, each with the start option that governs it. */
+export const OPTIONAL_CONTROLLERS = {
+    "notification-controller": "notification",
+    "helm-controller": "helm",
+    "image-reflector-controller": "images",
+    "image-automation-controller": "images",
+} as const satisfies Partial<Record<Piece, keyof LocalControlPlaneOptions>>;
+export type OptionalController = keyof typeof OPTIONAL_CONTROLLERS;
+
 /** Optional pieces: started when built, reported as absent otherwise. */
-export const OPTIONAL: ReadonlySet<Piece> = new Set<Piece>(["helm-controller"]);
+export const OPTIONAL: ReadonlySet<Piece> = new Set<Piece>(Object.keys(OPTIONAL_CONTROLLERS) as Piece[]);
+
+/** Width of the piece column in progress and status lines. */
+export const PIECE_WIDTH = Math.max(...PIECES.map((p) => p.length)) + 1;
 
 export const FLUX_NAMESPACE = "flux-system";
 export const NODE_NAME = "kwok-node-0";
@@ -100,6 +123,10 @@ export interface LocalControlPlaneOptions {
     fleetPort?: number;
     /** Start helm-controller: true = required, false = never, "auto" (default) = when built. */
     helm?: boolean | "auto";
+    /** Start notification-controller (and send every controller's events to it): as `helm`. */
+    notification?: boolean | "auto";
+    /** Start image-reflector-controller and image-automation-controller: as `helm`. */
+    images?: boolean | "auto";
     /**
      * true (default): the pieces are stopped when this process exits or gets SIGINT/SIGTERM (tests).
      * false: they outlive this process (`gitops local up`); stop them with `gitops local down`.
@@ -120,6 +147,8 @@ export function defaultBin(): string {
 }
 
 const STATE = "state.json";
+/** What the cluster holds (a wipe deletes it): etcd's data, source-controller's artifacts, image-reflector-controller's tag database. */
+const CLUSTER_DATA = ["etcd-data", "artifacts", "image-db"];
 /** The ports the pieces had, kept across `down` so a restart answers at the same addresses. */
 const PORTS = "ports.json";
 
@@ -240,12 +269,18 @@ function tail(file: string, lines = 20): string {
     }
 }
 
+/** The controllers whose CRDs the control plane serves: every one the pinned Flux release ships (`flux install --components-extra` included). */
+export const CRD_COMPONENTS = ["source-controller", "kustomize-controller", "helm-controller", "notification-controller", "image-reflector-controller", "image-automation-controller"];
+
 /**
- * The Flux CRDs the controllers need: the upstream install of the pinned release
- * (engine/flux/upstream) when its manifests are cached, else the controllers' own
- * config/crd/bases in the Go module cache, at the pinned versions when those are there.
+ * The Flux CRDs: the upstream install of the pinned release (engine/flux/upstream) with every
+ * component, extras included, when its manifests are cached; else the controllers' own
+ * config/crd/bases in the Go module cache, at the pinned versions when those are there
+ * (source- and kustomize-controller's are required, the others' are used when downloaded).
+ * Every kind is served even when its optional controller does not run, as on a cluster
+ * installed with the extra components: a fleet declaring an ImagePolicy still applies.
  */
-export function fluxCrds(opts: { gomod?: string; helm?: boolean } = {}): { source: string; yaml: string } {
+export function fluxCrds(opts: { gomod?: string } = {}): { source: string; yaml: string } {
     let pinned: Record<string, string> = {};
     let upstreamWhy = "";
     let upstream: any;
@@ -258,7 +293,7 @@ export function fluxCrds(opts: { gomod?: string; helm?: boolean } = {}): { sourc
     if (upstream?.loadUpstreamInstall) {
         pinned = upstream.FLUX_RELEASE?.components ?? {};
         try {
-            const u = upstream.loadUpstreamInstall();
+            const u = upstream.loadUpstreamInstall({ components: CRD_COMPONENTS });
             return { source: `upstream Flux ${u.version} install`, yaml: u.crds };
         } catch (e) {
             upstreamWhy = ` (the upstream install is not cached: ${(e as Error).message.split("\n")[0]})`;
@@ -266,16 +301,17 @@ export function fluxCrds(opts: { gomod?: string; helm?: boolean } = {}): { sourc
     }
     const gomod = opts.gomod ?? path.join(process.env.GITOPS_E2E_CACHE || "/var/cache/gitops-e2e", "gomod");
     const root = path.join(gomod, "github.com", "fluxcd");
-    const modules = ["source-controller", "kustomize-controller", ...(opts.helm ? ["helm-controller"] : [])];
+    const required = new Set(["source-controller", "kustomize-controller"]);
     const docs: string[] = [];
     const used: string[] = [];
-    for (const m of modules) {
+    for (const m of CRD_COMPONENTS) {
         const bases = (d: string) => path.join(root, d, "config", "crd", "bases");
         const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((d) => d.startsWith(`${m}@v`) && fs.existsSync(bases(d))) : [];
         // The pinned version, else the newest (v1.9.10 after v1.9.9).
         versions.sort((a, b) => b.localeCompare(a, undefined, { numeric: true }));
         const pick = versions.find((v) => v === `${m}@${pinned[m]}`) ?? versions[0];
         if (!pick) {
+            if (!required.has(m)) continue;
             throw new GitopsError(bases(`${m}@<version>`), `the ${m} CRDs are not in the Go module cache${upstreamWhy}`, "run `bash scripts/e2e-build.sh flux` (it downloads the controller modules)");
         }
         for (const f of fs.readdirSync(bases(pick)).filter((f) => f.endsWith(".yaml")).sort()) docs.push(fs.readFileSync(path.join(bases(pick), f), "utf8"));
@@ -304,6 +340,8 @@ export class LocalControlPlane {
         this.opts = {
             fleetPort: opts.fleetPort ?? 0,
             helm: opts.helm ?? "auto",
+            notification: opts.notification ?? "auto",
+            images: opts.images ?? "auto",
             attached: opts.attached ?? true,
             timeoutMs: opts.timeoutMs ?? 120_000,
             progress: opts.progress ?? (() => undefined),
@@ -325,9 +363,9 @@ export class LocalControlPlane {
     static async start(opts: LocalControlPlaneOptions = {}): Promise<LocalControlPlane> {
         const cp = new LocalControlPlane(opts);
         const missing = missingBinaries(cp.bin);
-        if (cp.opts.helm === true) {
-            const why = missingBinary(cp.bin, "helm-controller");
-            if (why) missing["helm-controller"] = why;
+        for (const c of Object.keys(OPTIONAL_CONTROLLERS) as OptionalController[]) {
+            const why = cp.wanted(c) === true ? missingBinary(cp.bin, c) : undefined;
+            if (why) missing[c] = why;
         }
         if (Object.keys(missing).length) {
             throw new GitopsError(
@@ -362,6 +400,25 @@ export class LocalControlPlane {
         return this.state.server;
     }
 
+    /** The start option of an optional controller: true = required, false = never, "auto" = when built. */
+    private wanted(c: OptionalController): boolean | "auto" {
+        return this.opts[OPTIONAL_CONTROLLERS[c]];
+    }
+
+    /** Decides which optional controllers start (recording why the others do not). */
+    private optionalControllers(): Set<OptionalController> {
+        const run = new Set<OptionalController>();
+        for (const c of Object.keys(OPTIONAL_CONTROLLERS) as OptionalController[]) {
+            const why = this.wanted(c) === false ? "not requested" : missingBinary(this.bin, c);
+            if (why) this.state.skipped[c] = why;
+            else {
+                run.add(c);
+                delete this.state.skipped[c];
+            }
+        }
+        return run;
+    }
+
     get fleetUrl(): string {
         return this.state.fleetUrl;
     }
@@ -371,11 +428,10 @@ export class LocalControlPlane {
         return kubectlAt(this.kubeconfigPath, args, input);
     }
 
-    /** Disaster: stop every piece, delete etcd's data and source-controller's artifacts, start again on the same ports. */
+    /** Disaster: stop every piece, delete etcd's data, source-controller's artifacts and the image scans, start again on the same ports. */
     async wipe(): Promise<void> {
         await this.stopPieces();
-        fs.rmSync(path.join(this.dir, "etcd-data"), { recursive: true, force: true });
-        fs.rmSync(path.join(this.dir, "artifacts"), { recursive: true, force: true });
+        for (const f of CLUSTER_DATA) fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
         this.installGuards();
         await this.startAll();
     }
@@ -524,7 +580,7 @@ export class LocalControlPlane {
     }
 
     private note(piece: Piece | "crds", t0: number, extra = ""): void {
-        this.opts.progress(`  ${piece.padEnd(23)} ready in ${((Date.now() - t0) / 1000).toFixed(1)}s${extra ? `  ${extra}` : ""}`);
+        this.opts.progress(`  ${piece.padEnd(PIECE_WIDTH)} ready in ${((Date.now() - t0) / 1000).toFixed(1)}s${extra ? `  ${extra}` : ""}`);
     }
 
     private async startAll(): Promise<void> {
@@ -634,10 +690,9 @@ export class LocalControlPlane {
         this.note("kwok", t0, `Node ${NODE_NAME}`);
 
         // The Flux CRDs and namespace: the controllers exit when their kinds are not served.
-        const helm = this.opts.helm === false ? false : !missingBinary(this.bin, "helm-controller");
-        if (!helm) this.state.skipped["helm-controller"] = this.opts.helm === false ? "not requested" : missingBinary(this.bin, "helm-controller")!;
+        const optional = this.optionalControllers();
         t0 = Date.now();
-        const crds = fluxCrds({ helm });
+        const crds = fluxCrds();
         await this.kubectl(["apply", "--server-side", "--force-conflicts", "--field-manager=gitops-local", "-f", "-"], crds.yaml);
         const names = (await this.kubectl(["get", "crd", "-o", "name"])).split("\n").filter((n) => /fluxcd\.io$/.test(n));
         await this.kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...names]);
@@ -648,17 +703,41 @@ export class LocalControlPlane {
 
         // Flux controllers, out of cluster.
         const fluxEnv = { KUBECONFIG: kc, RUNTIME_NAMESPACE: FLUX_NAMESPACE };
+        // notification-controller first: the others post their events to its events server.
+        const events = optional.has("notification-controller") ? await this.port("notification-controller", "events") : undefined;
         const common = async (piece: Piece) => [
             `--metrics-addr=127.0.0.1:${await this.port(piece, "metrics")}`,
             `--health-addr=127.0.0.1:${await this.port(piece, "health")}`,
             "--enable-leader-election=false",
             "--log-level=info",
             "--log-encoding=console",
+            ...(events && piece !== "notification-controller" ? [`--events-addr=http://127.0.0.1:${events}/`] : []),
         ];
         const readyz = (piece: Piece) => async () => {
             const r = await httpGet(`http://127.0.0.1:${this.ports[piece]!.health}/readyz`);
             return r.status === 200 ? true : `readyz ${r.status}`;
         };
+        /** /readyz, then each of the piece's own servers accepting connections (they start after /readyz answers). */
+        const readyAndListening = (piece: Piece, servers: Record<string, number>) => async () => {
+            const r = await readyz(piece)();
+            if (r !== true) return r;
+            for (const [what, port] of Object.entries(servers)) if (!(await tcpOpen(port))) return `${what} 127.0.0.1:${port} not listening yet`;
+            return true;
+        };
+        const skippedNote = (piece: OptionalController) => this.opts.progress(`  ${piece.padEnd(PIECE_WIDTH)} skipped: ${this.state.skipped[piece]}`);
+
+        if (events) {
+            t0 = Date.now();
+            const receiver = await this.port("notification-controller", "receiver");
+            this.spawnPiece(
+                "notification-controller",
+                this.exe("notification-controller"),
+                [...(await common("notification-controller")), `--events-addr=127.0.0.1:${events}`, `--receiverAddr=127.0.0.1:${receiver}`],
+                fluxEnv,
+            );
+            await this.waitReady("notification-controller", "/readyz, the events and the receiver server", readyAndListening("notification-controller", { "events server": events, "receiver server": receiver }));
+            this.note("notification-controller", t0, `events at http://127.0.0.1:${events}/, webhooks at http://127.0.0.1:${receiver}`);
+        } else skippedNote("notification-controller");
 
         t0 = Date.now();
         const storage = await this.port("source-controller", "storage");
@@ -670,11 +749,7 @@ export class LocalControlPlane {
             fluxEnv,
         );
         // /readyz answers about 2 s before the artifact server accepts connections: wait for both.
-        await this.waitReady("source-controller", "/readyz and the artifact server", async () => {
-            const r = await readyz("source-controller")();
-            if (r !== true) return r;
-            return (await tcpOpen(storage)) ? true : `artifact server 127.0.0.1:${storage} not listening yet`;
-        });
+        await this.waitReady("source-controller", "/readyz and the artifact server", readyAndListening("source-controller", { "artifact server": storage }));
         this.note("source-controller", t0, `artifacts at http://127.0.0.1:${storage}`);
 
         t0 = Date.now();
@@ -682,14 +757,36 @@ export class LocalControlPlane {
         await this.waitReady("kustomize-controller", "/readyz", readyz("kustomize-controller"));
         this.note("kustomize-controller", t0);
 
-        if (helm) {
+        if (optional.has("helm-controller")) {
             t0 = Date.now();
             this.spawnPiece("helm-controller", this.exe("helm-controller"), await common("helm-controller"), fluxEnv);
             await this.waitReady("helm-controller", "/readyz", readyz("helm-controller"));
             this.note("helm-controller", t0);
-        } else this.opts.progress(`  helm-controller         skipped: ${this.state.skipped["helm-controller"]}`);
+        } else skippedNote("helm-controller");
 
-        // The fleet repos over Git smart HTTP (read-only), as its own process so it outlives `gitops local up`.
+        if (optional.has("image-reflector-controller")) {
+            // Its tag database (badger) lives with the cluster's data: a wipe forgets the scans.
+            t0 = Date.now();
+            fs.mkdirSync(path.join(d, "image-db"), { recursive: true });
+            this.spawnPiece(
+                "image-reflector-controller",
+                this.exe("image-reflector-controller"),
+                [...(await common("image-reflector-controller")), `--storage-path=${path.join(d, "image-db")}`],
+                fluxEnv,
+            );
+            await this.waitReady("image-reflector-controller", "/readyz", readyz("image-reflector-controller"));
+            this.note("image-reflector-controller", t0);
+        } else skippedNote("image-reflector-controller");
+
+        if (optional.has("image-automation-controller")) {
+            t0 = Date.now();
+            this.spawnPiece("image-automation-controller", this.exe("image-automation-controller"), await common("image-automation-controller"), fluxEnv);
+            await this.waitReady("image-automation-controller", "/readyz", readyz("image-automation-controller"));
+            this.note("image-automation-controller", t0);
+        } else skippedNote("image-automation-controller");
+
+        // The fleet repos over Git smart HTTP, as its own process so it outlives `gitops local up`.
+        // It listens on loopback only and accepts pushes from there (image-automation-controller's).
         t0 = Date.now();
         const fleet = await this.port("fleet", "http", this.opts.fleetPort);
         const entry = path.join(__dirname, "fleet-server.ts");
@@ -769,7 +866,7 @@ export async function stopPieces(state: LocalState, progress: (l: string) => voi
         if (!p || p.pid <= 0) continue;
         const t0 = Date.now();
         const how = await terminate(p.pid, p.exe);
-        if (how !== "gone") progress(`  ${piece.padEnd(23)} ${how} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+        if (how !== "gone") progress(`  ${piece.padEnd(PIECE_WIDTH)} ${how} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     }
 }
 
@@ -807,7 +904,7 @@ export async function down(dir: string = defaultDir(), progress: (l: string) => 
     // Purged also when nothing runs (a plane stopped by `pulumi destroy` or a crash leaves its data).
     let purged = false;
     if (opts.purge) {
-        for (const f of ["etcd-data", "artifacts", "certs", "kubeconfig", "tokens.csv", "sa.key", "sa.pub", PORTS]) {
+        for (const f of [...CLUSTER_DATA, "certs", "kubeconfig", "tokens.csv", "sa.key", "sa.pub", PORTS]) {
             const p = path.join(dir, f);
             if (fs.existsSync(p)) {
                 fs.rmSync(p, { recursive: true, force: true });

@@ -207,4 +207,37 @@ describe("fleet: serving the local fleet repo to a local cluster", function () {
             fs.rmSync(root, { recursive: true, force: true });
         }
     });
+
+    it("pushFromLoopback (the local control plane's fleet server): a real git push over 127.0.0.1 lands", async () => {
+        const { serveFleet } = require("../../engine/fleet/serve");
+        const root = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-serve-push-"));
+        // Asynchronous: the server runs in this process, so a synchronous git over HTTP would never get an answer.
+        const git = (args: string[], cwd = root) =>
+            new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+                require("child_process").execFile("git", ["-c", "user.name=t", "-c", "user.email=t@t", ...args], { cwd, encoding: "utf8" }, (e: { code?: number } | null, stdout: string, stderr: string) =>
+                    resolve({ code: e ? (e.code ?? 1) : 0, stdout, stderr }),
+                );
+            });
+        const server = await serveFleet(root, 0, "127.0.0.1", { pushFromLoopback: true });
+        try {
+            assert.strictEqual((await git(["init", "-q", "--bare", "-b", "main", "fleet.git"])).code, 0);
+            const work = path.join(root, "work");
+            assert.strictEqual((await git(["clone", "-q", `${server.url}/fleet.git`, work])).code, 0);
+            fs.writeFileSync(path.join(work, "app.yaml"), "tag: 1.1.0\n");
+            await git(["add", "app.yaml"], work);
+            await git(["commit", "-qm", "image update"], work);
+            const push = await git(["push", "-q", "origin", "HEAD:main"], work);
+            assert.strictEqual(push.code, 0, `push over loopback: ${push.stderr}`);
+            assert.strictEqual((await git(["show", "main:app.yaml"], path.join(root, "fleet.git"))).stdout, "tag: 1.1.0\n", "the commit is in the served repository");
+        } finally {
+            await server.close();
+            fs.rmSync(root, { recursive: true, force: true });
+        }
+    });
+
+    it("isLoopback: 127.0.0.0/8, ::1 and IPv4-mapped loopback only", () => {
+        const { isLoopback } = require("../../engine/fleet/serve");
+        for (const a of ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"]) assert.strictEqual(isLoopback(a), true, a);
+        for (const a of ["10.0.0.1", "192.168.1.5", "::ffff:10.0.0.1", "fe80::1", "0.0.0.0", "1127.0.0.1", "127.0.0.1.example", "", undefined]) assert.strictEqual(isLoopback(a), false, String(a));
+    });
 });
