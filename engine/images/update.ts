@@ -5,7 +5,8 @@
  *
  * The commit message template sees Flux's template data (image-automation-controller v1):
  *   .AutomationObject            namespace/name of the automation (fields .Namespace, .Name)
- *   .Changed.FileChanges         map file -> map object -> []Change
+ *   .Changed.FileChanges         map file -> map object -> []Change, the file relative to the
+ *                                update path (Flux runs its setters with spec.update.path as root)
  *   .Changed.Objects             map object -> []Change (all files)
  *   .Changed.Changes             []Change, de-duplicated
  *   .Values                      map of user values (spec.git.commit.messageTemplateValues)
@@ -541,7 +542,8 @@ export async function runImageUpdate(opts: ImageUpdateRunOptions): Promise<Image
             }
             return { revision: checkout.revision, setters, message: "", committed: false, pushed: false, pullRequest };
         }
-        const message = renderMessageTemplate(template, templateData(opts.automation, changes, opts.messageValues));
+        // The template sees the files as Flux names them: relative to the update path, not the repository.
+        const message = renderMessageTemplate(template, templateData(opts.automation, result.changes, opts.messageValues));
         const pushBranch = opts.pushBranch ?? opts.checkoutBranch ?? baseBranch;
         if (!pushBranch) throw new GitopsError("pushBranch", "no push branch: give pushBranch or checkoutBranch");
         const sync = await syncFiles({

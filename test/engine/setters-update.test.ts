@@ -230,9 +230,12 @@ spec:
                 assert.strictEqual(t.read(remote, "__image/dev/project", "apps/dev/echo.yaml"), APP.replace("echo:1.0.0 #", "echo:1.1.0 #"));
                 assert.strictEqual(t.read(remote, "__image/dev/project", "apps/prod/echo.yaml"), APP, "outside the update path");
                 const msg = git(["log", "-1", "--format=%B", "__image/dev/project"], remote);
+                // The template names files relative to the update path, as image-automation-controller
+                // does (it runs its setters with spec.update.path as the root: internal/policy/applier.go;
+                // test/e2e/images.e2e.ts compares a real controller's commit with ours).
                 assert.strictEqual(
                     msg.trim(),
-                    "Update images from image update automation flux-system/fleet\n\napps/dev/echo.yaml\n  Deployment/echo: ghcr.io/acme/echo:1.0.0 -> ghcr.io/acme/echo:1.1.0",
+                    "Update images from image update automation flux-system/fleet\n\necho.yaml\n  Deployment/echo: ghcr.io/acme/echo:1.0.0 -> ghcr.io/acme/echo:1.1.0",
                 );
                 assert.strictEqual(git(["log", "-1", "--format=%an <%ae>", "__image/dev/project"], remote).trim(), `${TEST_IDENTITY.name} <${TEST_IDENTITY.email}>`);
                 assert.deepStrictEqual(r1.pullRequest, { number: 100, url: "https://github.test/acme/fleet/pull/100", created: true });
