@@ -21,7 +21,6 @@
  * (`bash scripts/e2e-build.sh fluxextra`); the suite when the control plane's binaries are not.
  */
 import { strict as assert } from "assert";
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
@@ -35,6 +34,7 @@ import { ensureBareRepo, syncFiles } from "../../engine/git";
 import { selectTag } from "../../engine/images";
 import { runImageUpdate } from "../../engine/images/update";
 import { LocalControlPlane, missingBinaries, missingBinary } from "../../engine/localcluster/controlplane";
+import { git } from "../helpers/git";
 import { freePort, pushTags, startRegistry, TestRegistry } from "../helpers/registry";
 import { until } from "../helpers/wait";
 
@@ -58,15 +58,6 @@ function needs(...controllers: string[]): string | undefined {
 const reflectorMissing = needs("image-reflector-controller");
 const automationMissing = needs("image-reflector-controller", "image-automation-controller");
 const notificationMissing = needs("notification-controller");
-
-function git(args: string[], cwd?: string): string {
-    return execFileSync("git", args, {
-        cwd,
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1", GIT_AUTHOR_NAME: "e2e", GIT_AUTHOR_EMAIL: "e2e@example.com", GIT_COMMITTER_NAME: "e2e", GIT_COMMITTER_EMAIL: "e2e@example.com" },
-    });
-}
 
 /** The message of a commit exactly as stored (`git log --format=%B` would add a newline). */
 function commitMessage(repo: string, commit: string): string {
