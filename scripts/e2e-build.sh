@@ -4,7 +4,7 @@
 #   kube         etcd, kube-apiserver, kube-controller-manager, kube-scheduler
 #                (k8s.io/kubernetes + go.etcd.io/etcd/server/v3)
 #   flux         source-controller, kustomize-controller (github.com/fluxcd/*, the versions
-#                Flux v2.9.5 ships; see engine/flux/upstream.ts)
+#                Flux v2.9.4 ships; see engine/flux/upstream.ts)
 #   helm         helm-controller (optional: a failure is recorded, not fatal)
 #   fluxextra    notification-controller, image-reflector-controller, image-automation-controller
 #                (optional, each on its own: a failure is recorded, not fatal)
