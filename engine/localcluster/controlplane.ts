@@ -752,38 +752,27 @@ export class LocalControlPlane {
         await this.waitReady("source-controller", "/readyz and the artifact server", readyAndListening("source-controller", { "artifact server": storage }));
         this.note("source-controller", t0, `artifacts at http://127.0.0.1:${storage}`);
 
-        t0 = Date.now();
-        this.spawnPiece("kustomize-controller", this.exe("kustomize-controller"), await common("kustomize-controller"), fluxEnv);
-        await this.waitReady("kustomize-controller", "/readyz", readyz("kustomize-controller"));
-        this.note("kustomize-controller", t0);
+        /** Starts a controller with the common flags (and `extra`) and waits for its /readyz. */
+        const startController = async (piece: Piece, extra: string[] = []) => {
+            const t = Date.now();
+            this.spawnPiece(piece, this.exe(piece), [...(await common(piece)), ...extra], fluxEnv);
+            await this.waitReady(piece, "/readyz", readyz(piece));
+            this.note(piece, t);
+        };
+        await startController("kustomize-controller");
 
-        if (optional.has("helm-controller")) {
-            t0 = Date.now();
-            this.spawnPiece("helm-controller", this.exe("helm-controller"), await common("helm-controller"), fluxEnv);
-            await this.waitReady("helm-controller", "/readyz", readyz("helm-controller"));
-            this.note("helm-controller", t0);
-        } else skippedNote("helm-controller");
-
-        if (optional.has("image-reflector-controller")) {
-            // Its tag database (badger) lives with the cluster's data: a wipe forgets the scans.
-            t0 = Date.now();
-            fs.mkdirSync(path.join(d, "image-db"), { recursive: true });
-            this.spawnPiece(
-                "image-reflector-controller",
-                this.exe("image-reflector-controller"),
-                [...(await common("image-reflector-controller")), `--storage-path=${path.join(d, "image-db")}`],
-                fluxEnv,
-            );
-            await this.waitReady("image-reflector-controller", "/readyz", readyz("image-reflector-controller"));
-            this.note("image-reflector-controller", t0);
-        } else skippedNote("image-reflector-controller");
-
-        if (optional.has("image-automation-controller")) {
-            t0 = Date.now();
-            this.spawnPiece("image-automation-controller", this.exe("image-automation-controller"), await common("image-automation-controller"), fluxEnv);
-            await this.waitReady("image-automation-controller", "/readyz", readyz("image-automation-controller"));
-            this.note("image-automation-controller", t0);
-        } else skippedNote("image-automation-controller");
+        // The optional ones that are built and requested. image-reflector-controller's tag database
+        // (badger) lives with the cluster's data: a wipe forgets the scans.
+        const imageDb = path.join(d, "image-db");
+        const extraArgs: Partial<Record<OptionalController, string[]>> = { "image-reflector-controller": [`--storage-path=${imageDb}`] };
+        for (const piece of ["helm-controller", "image-reflector-controller", "image-automation-controller"] as const) {
+            if (!optional.has(piece)) {
+                skippedNote(piece);
+                continue;
+            }
+            if (piece === "image-reflector-controller") fs.mkdirSync(imageDb, { recursive: true });
+            await startController(piece, extraArgs[piece]);
+        }
 
         // The fleet repos over Git smart HTTP, as its own process so it outlives `gitops local up`.
         // It listens on loopback only and accepts pushes from there (image-automation-controller's).
