@@ -37,9 +37,9 @@ flux-system namespace, then the Flux controllers: notification-controller (when 
 send their events to it), source-controller, kustomize-controller, and, when built,
 helm-controller, image-reflector-controller and image-automation-controller; last a Git
 smart-HTTP server for the fleet repos on 127.0.0.1 (it accepts pushes from loopback only, for
-image-automation-controller). The binaries are built from published
-Go modules by \`bash scripts/e2e-build.sh\`. They keep running after this command returns; stop
-them with \`gitops local down\`.
+image-automation-controller). The binaries are built from published Go modules by
+\`bash scripts/e2e-build.sh\`. They keep running after this command returns; stop them with
+\`gitops local down\`.
 
 Options:
 ${DIR_HELP}
