@@ -288,12 +288,13 @@ export async function upSection(ctx: CheckContext, info: StackInfo): Promise<{ s
 
 /**
  * Rough cold-build minutes per scripts/e2e-build.sh piece, used only when this machine has no
- * record of its own (bin/status/<binary> says "ok (built in Ns)"). Seen on this project's machine
- * kind (2 cores shared with other Go builds): etcd 2 min, kube-apiserver 63 min; source-controller
- * was still compiling after 58 min. The other figures are estimates; replace them with
- * measurements.
+ * record of its own (bin/status/<binary> says "ok (built in Ns)"). Measured in a cold `.ci/run` on
+ * this project's machine kind (2 cores, empty Go caches, two builds at a time beside `npm test`;
+ * test/e2e/README.md): kube 28 min (etcd 5, kube-apiserver 19, controller-manager 4), flux 27,
+ * pulumi 13, kwok 4, langhost 1.3. The script builds two pieces at once, so the sum is an upper
+ * bound.
  */
-export const COLD_BUILD_MINUTES: Record<string, number> = { kube: 75, kwok: 15, flux: 60, pulumi: 30, langhost: 5 };
+export const COLD_BUILD_MINUTES: Record<string, number> = { kube: 28, kwok: 4, flux: 27, pulumi: 13, langhost: 2 };
 
 /** Binaries per scripts/e2e-build.sh piece (for the records in bin/status). */
 function binariesOf(piece: string): string[] {
