@@ -10,7 +10,8 @@ import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
 import { defaultBin, defaultDir, down, LocalControlPlane, PIECE_WIDTH, PIECES, readState, status } from "./controlplane";
 
-const DIR_HELP = `  --dir DIR     state folder (default: $GITOPS_LOCAL_DIR or .gitops/local)`;
+/** The --dir option's help line, its text starting at column `col` (after two spaces). */
+const dirHelp = (col = 14) => `  ${"--dir DIR".padEnd(col)}state folder (default: $GITOPS_LOCAL_DIR or .gitops/local)`;
 
 interface Parsed {
     values: Record<string, string | undefined> & { [flag: string]: any };
@@ -42,13 +43,13 @@ image-automation-controller). The binaries are built from published Go modules b
 \`gitops local down\`.
 
 Options:
-${DIR_HELP}
-  --bin DIR         binaries (default: $GITOPS_E2E_BIN or /var/cache/gitops-e2e/bin)
-  --fleet-root DIR  folder holding the bare fleet repos to serve (default: .fleet)
-  --fleet-port N    fleet server port on 127.0.0.1 (default: 8765)
-  --no-helm         do not start helm-controller even when it is built
-  --no-notification do not start notification-controller even when it is built
-  --no-images       do not start image-reflector- and image-automation-controller even when built
+${dirHelp(19)}
+  --bin DIR          binaries (default: $GITOPS_E2E_BIN or /var/cache/gitops-e2e/bin)
+  --fleet-root DIR   folder holding the bare fleet repos to serve (default: .fleet)
+  --fleet-port N     fleet server port on 127.0.0.1 (default: 8765)
+  --no-helm          do not start helm-controller even when it is built
+  --no-notification  do not start notification-controller even when it is built
+  --no-images        do not start image-reflector- and image-automation-controller even when built
 `,
     async run(args, io) {
         const { values } = parse("up", args, {
@@ -96,7 +97,7 @@ Stops every piece recorded in the state folder, in reverse start order (SIGTERM,
 after 10 s), and removes the state file. Idempotent.
 
 Options:
-${DIR_HELP}
+${dirHelp()}
   --purge       also delete etcd's data, the artifacts, certificates and the kubeconfig
 `,
     async run(args, io) {
@@ -117,7 +118,7 @@ One line per piece: running / stopped / skipped, its pid, ports and how long it 
 ready. Exits 0 when every started piece runs, 1 when one has stopped, 3 when none is recorded.
 
 Options:
-${DIR_HELP}
+${dirHelp()}
   --json        machine-readable output
 `,
     async run(args, io) {
@@ -150,7 +151,7 @@ Prints the last N lines (default 40) of PIECE's log, or of every piece's log whe
 omitted. Pieces: ${PIECES.join(", ")}.
 
 Options:
-${DIR_HELP}
+${dirHelp()}
   --lines N     how many lines (default 40)
 `,
     async run(args, io: CliIO) {
