@@ -4,7 +4,7 @@
 # (gitops:cluster.kind in Pulumi.<stack>.yaml), checked first by `gitops check`:
 #   k3d / kind  Docker and k3d/kind; without them, the local control plane below instead
 #   local       the local control plane (`gitops local up`: kube-apiserver, etcd, controller-manager,
-#               scheduler, kwok, real source-/kustomize-controller), built from Go modules once
+#               scheduler, kwok, the real Flux controllers), built from Go modules once
 #   none        Git only: the fleet repo is rendered and committed, no cluster
 # The Pulumi CLI: PATH, ~/.pulumi/bin, the npm pulumi package's download, else built from Go modules.
 #

@@ -21,6 +21,13 @@ export interface LocalPlaneState {
     fleetUrl: string;
     fleetRoot: string;
     server?: string;
+    /** The pieces started, by name (etcd, kube-apiserver, source-controller, ...). */
+    pieces?: Record<string, unknown>;
+}
+
+/** The Flux controllers a local control plane started, in its start order. */
+export function fluxControllers(state: LocalPlaneState): string[] {
+    return Object.keys(state.pieces ?? {}).filter((p) => p.endsWith("-controller"));
 }
 
 export function localDir(projectDir: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -233,7 +240,7 @@ export async function collectSummary(i: SummaryInput): Promise<Summary> {
         const dir = localDir(i.projectDir);
         const state = readLocalState(dir);
         kubeconfig = path.resolve(i.projectDir, state.kubeconfig);
-        cluster = `local control plane (${path.relative(i.projectDir, dir)}): kube-apiserver ${state.server ?? ""}, real source-/kustomize-controller; fleet served at ${state.fleetUrl}`;
+        cluster = `local control plane (${path.relative(i.projectDir, dir)}): kube-apiserver ${state.server ?? ""}, real Flux: ${fluxControllers(state).join(", ") || "no controller"}; fleet served at ${state.fleetUrl}`;
     } else if (i.kind !== "none" && typeof i.outputs.kubeconfig === "string") {
         fs.mkdirSync(path.dirname(i.kubeconfigOut), { recursive: true });
         fs.writeFileSync(i.kubeconfigOut, i.outputs.kubeconfig, { mode: 0o600 });

@@ -106,7 +106,10 @@ describe("npm run up: stack file and summary (engine/up)", function () {
             fs.mkdirSync(path.join(project, ".gitops", "local"), { recursive: true });
             fs.writeFileSync(
                 path.join(project, ".gitops", "local", "state.json"),
-                JSON.stringify({ kubeconfig: api.kubeconfigPath, server: api.url, fleetUrl: "http://127.0.0.1:8765", fleetRoot: path.join(project, ".fleet") }),
+                JSON.stringify({
+                    kubeconfig: api.kubeconfigPath, server: api.url, fleetUrl: "http://127.0.0.1:8765", fleetRoot: path.join(project, ".fleet"),
+                    pieces: { etcd: {}, "kube-apiserver": {}, "kube-controller-manager": {}, "source-controller": {}, "kustomize-controller": {}, "helm-controller": {}, fleet: {} },
+                }),
             );
         };
         const waitFor = async (ok: () => boolean) => {
@@ -125,6 +128,7 @@ describe("npm run up: stack file and summary (engine/up)", function () {
             const s = await collectSummary({ projectDir: project, stack: "dev", kind: "local", outputs: { fleetCommit: SHA, fleetRepository: ".fleet/fleet.git" }, kubeconfigOut: path.join(tmp, "kc"), hasGet: false });
             const text = formatSummary(s, project);
             assert.match(text, /^== dev is up\nruns: +local control plane \(\.gitops\/local\)/);
+            assert.match(text, /real Flux: source-controller, kustomize-controller, helm-controller; fleet served at/, "the controllers that run, no others");
             assert.match(text, new RegExp(`fleet: +\\.fleet/fleet\\.git at ${SHA.slice(0, 12)}`));
             assert.match(text, new RegExp(`Flux: +1/2 Kustomizations Ready at ${SHA.slice(0, 12)}`));
             assert.match(text, new RegExp(`✔ flux-system/flux-system  main@sha1:${SHA}`));
