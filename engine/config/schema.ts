@@ -470,6 +470,8 @@ const imagePolicy = obj({
     /** Registry credentials Secret name for the ImageRepository. */
     secretRef: str().optional(),
     provider: oneOf(["generic", "aws", "azure", "gcp"]).optional(),
+    /** Plain HTTP to the registry (ImageRepository spec.insecure), for a registry without TLS. Default false. */
+    insecure: bool(false).optional(),
 }).check((p, n) => {
     if ([p.semver, p.numerical, p.alphabetical].filter((x) => x !== undefined).length !== 1) n.errors.add(n.key, "must set exactly one of semver, numerical, alphabetical", n.value);
 });

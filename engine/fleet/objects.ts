@@ -210,6 +210,7 @@ export function imageRepository(name: string, namespace: string, image: string, 
             exclusionList: p.exclusionList ?? DEFAULT_EXCLUSION_LIST,
             secretRef: p.secretRef ? { name: p.secretRef } : undefined,
             provider: p.provider,
+            insecure: p.insecure || undefined,
         }),
     };
 }

@@ -578,6 +578,22 @@ describe("delivery: registry credentials for ImageRepositories", () => {
         assert.ok(!files.includes("p@ss"));
     });
 
+    it("imagePolicy.insecure: the ImageRepository reaches its registry over plain HTTP; left out by default", () => {
+        const cfg = parseStackConfig(
+            {
+                imageAutomation: { enabled: true },
+                apps: [
+                    { name: "a", image: "registry.internal:5000/acme/a", tag: "1.0.0", imagePolicy: { semver: "^1.0.0", insecure: true } },
+                    { name: "b", image: "ghcr.io/acme/b", tag: "1.0.0", imagePolicy: { semver: "^1.0.0" } },
+                ],
+            },
+            "dev",
+        );
+        const repos = parseAllDocuments(renderFleet(cfg).files["clusters/dev/image-automation.yaml"]).map((d) => d.toJSON()).filter((o) => o?.kind === "ImageRepository");
+        assert.deepStrictEqual(repos.map((r) => [r.metadata.name, r.spec.insecure]), [["a", true], ["b", undefined]]);
+        assert.throws(() => parseStackConfig({ imageAutomation: { enabled: true }, apps: [{ name: "a", image: "r/a", tag: "1", imagePolicy: { semver: "^1.0.0", insecure: "yes" } }] }, "dev"), /apps\[0\]\.imagePolicy\.insecure/);
+    });
+
     it("the program hands the Secret to FleetSync as a secret, never to Git", async () => {
         const raw = rawOf("dev");
         const apps = (raw.apps as any[]).map((a) => ({ ...a, imagePolicy: { ...a.imagePolicy, secretRef: "ghcr-auth" } }));
