@@ -127,7 +127,8 @@ pieces=("$@")
 # (test/e2e/images.e2e.ts) and cosign (the OCI signing test) are optional in that a failed build is
 # recorded and their tests say they are skipped and why; the local control plane starts
 # helm-controller and the fluxextra controllers only when they are there.
-[ ${#pieces[@]} -eq 0 ] && pieces=(kube flux kwok pulumi langhost fluxtar helm fluxextra cosign)
+ALL=(kube flux kwok pulumi langhost fluxtar helm fluxextra cosign)
+[ ${#pieces[@]} -eq 0 ] && pieces=("${ALL[@]}")
 # piece <name>: builds one piece; 1 if a required binary failed (the piece's other binaries still
 # build).
 piece() {
@@ -164,7 +165,7 @@ piece() {
 # the flux and helm pieces, whose packages they share).
 weight() { case $1 in kube) echo 1190;; flux) echo 940;; pulumi) echo 780;; cosign) echo 680;; helm) echo 450;; fluxextra) echo 370;; kwok) echo 300;; *) echo 60;; esac; }
 for p in "${pieces[@]}"; do
-  case $p in kube|flux|helm|fluxextra|kwok|pulumi|langhost|fluxtar|cosign) ;; *) echo "e2e-build: unknown piece '$p' (pieces: kube flux helm fluxextra kwok pulumi langhost fluxtar cosign)" >&2; exit 2 ;; esac
+  [[ " ${ALL[*]} " == *" $p "* ]] || { echo "e2e-build: unknown piece '$p' (pieces: ${ALL[*]})" >&2; exit 2; }
 done
 jobs=${GITOPS_E2E_JOBS:-2}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "e2e-build: GITOPS_E2E_JOBS must be a positive number, not '$jobs'" >&2; exit 2; }
