@@ -511,7 +511,9 @@ export class LocalControlPlane {
         const known = this.ports[piece]?.[name];
         if (known) return known;
         const before = this.previousPorts[piece]?.[name];
-        const p = fixed || (before && !(await tcpOpen(before)) ? before : await freePort());
+        const taken = new Set(Object.values(this.ports).flatMap((m) => Object.values(m ?? {})));
+        const reuse = before && !taken.has(before) && !(await tcpOpen(before));
+        const p = fixed || (reuse ? before : await freePort());
         (this.ports[piece] ??= {})[name] = p;
         fs.writeFileSync(path.join(this.dir, PORTS), JSON.stringify(this.ports, null, 2) + "\n");
         return p;

@@ -9,7 +9,7 @@ import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { tcpOpen } from "../../engine/util/net";
+import { freePort, tcpOpen } from "../../engine/util/net";
 import { until } from "../helpers/wait";
 import { defaultBin, LocalControlPlane, missingBinaries, readState, status } from "../../engine/localcluster/controlplane";
 
@@ -309,6 +309,19 @@ describe("localcluster: gitops local up|status|logs|down from other processes, a
         child.kill("SIGINT");
         assert.equal(await exited, "SIGINT", "the process ends by the signal it got");
         await assertNothingLeft(pids, ports);
+    });
+});
+
+describe("localcluster: ports", function () {
+    // CI once gave notification-controller the same port for --health-addr and --events-addr:
+    // the kernel may hand one ephemeral port to two binds in a row.
+    it("freePort never hands out the same port twice in one process", async function () {
+        const seen = new Set<number>();
+        for (let i = 0; i < 2000; i++) {
+            const p = await freePort();
+            assert.ok(!seen.has(p), `port ${p} handed out twice (call ${i + 1})`);
+            seen.add(p);
+        }
     });
 });
 
