@@ -14,6 +14,9 @@
  *   await cp.wipe();   // disaster: stop, delete etcd's data and the artifacts, start again
  *   await cp.stop();   // SIGTERM, then SIGKILL after a grace period; no process is left behind
  *
+ * `pieces: "api"` starts etcd and kube-apiserver only (tests of API semantics: schemas,
+ * server-side apply, the engine's inventory against the real API server).
+ *
  * The Flux controllers run out of cluster the way their own tests run them: KUBECONFIG and
  * RUNTIME_NAMESPACE in the environment (they have no --kubeconfig flag), their own
  * --metrics-addr/--health-addr, leader election off, and source-controller's artifact server on
@@ -136,7 +139,15 @@ export interface LocalControlPlaneOptions {
     progress?: (line: string) => void;
     /** Upper bound for each piece's health check, ms. Default 120 000. */
     timeoutMs?: number;
+    /**
+     * "all" (default): every piece. "api": etcd and kube-apiserver only, for tests of API
+     * semantics (schemas, server-side apply) that need no workloads and no Flux.
+     */
+    pieces?: "all" | "api";
 }
+
+/** The pieces that "api" starts. */
+const API_PIECES: readonly Piece[] = ["etcd", "kube-apiserver"];
 
 export function defaultDir(): string {
     return path.resolve(process.env.GITOPS_LOCAL_DIR || path.join(".gitops", "local"));
@@ -344,6 +355,7 @@ export class LocalControlPlane {
             images: opts.images ?? "auto",
             attached: opts.attached ?? true,
             timeoutMs: opts.timeoutMs ?? 120_000,
+            pieces: opts.pieces ?? "all",
             progress: opts.progress ?? (() => undefined),
         };
         this.state = {
@@ -362,10 +374,18 @@ export class LocalControlPlane {
     /** Starts every piece in order; on any failure stops what was started and throws (with the piece's log tail). */
     static async start(opts: LocalControlPlaneOptions = {}): Promise<LocalControlPlane> {
         const cp = new LocalControlPlane(opts);
-        const missing = missingBinaries(cp.bin);
-        for (const c of Object.keys(OPTIONAL_CONTROLLERS) as OptionalController[]) {
-            const why = cp.wanted(c) === true ? missingBinary(cp.bin, c) : undefined;
-            if (why) missing[c] = why;
+        const missing: Record<string, string> = {};
+        if (cp.opts.pieces === "api") {
+            for (const name of API_PIECES) {
+                const why = missingBinary(cp.bin, name);
+                if (why) missing[name] = why;
+            }
+        } else {
+            Object.assign(missing, missingBinaries(cp.bin));
+            for (const c of Object.keys(OPTIONAL_CONTROLLERS) as OptionalController[]) {
+                const why = cp.wanted(c) === true ? missingBinary(cp.bin, c) : undefined;
+                if (why) missing[c] = why;
+            }
         }
         if (Object.keys(missing).length) {
             throw new GitopsError(
@@ -628,6 +648,10 @@ export class LocalControlPlane {
             return (await httpGet(`${this.server}/api/v1/namespaces/default`, this.token)).status === 200 ? true : "no default namespace yet";
         });
         this.note("kube-apiserver", t0, this.server);
+        if (this.opts.pieces === "api") {
+            writeState(this.state);
+            return;
+        }
 
         // kube-controller-manager: ServiceAccounts, ReplicaSets, Pods, namespace deletion, GC.
         t0 = Date.now();

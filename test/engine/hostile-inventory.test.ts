@@ -20,7 +20,7 @@ import * as path from "path";
 import { main } from "../../engine/cli";
 import { ClusterClient } from "../../engine/cluster";
 import { startTestApiServer, TestApiServer } from "../kube-apiserver";
-import { KubeCluster } from "../e2e/lib/cluster";
+import { LocalControlPlane } from "../../engine/localcluster/controlplane";
 import { fleetSyncProvider } from "../../components/fleet-sync";
 import { git, TempGit } from "../helpers/git";
 import { appliedIds, fleetSyncFixture, FluxGitEmulation, kubeconfigWithToken, serializeProvider, startProviderHost } from "../helpers/provider-host";
@@ -51,13 +51,11 @@ const backends: Backend[] = [
         };
     })(),
     (() => {
-        let c: KubeCluster;
+        let c: LocalControlPlane | undefined;
         return {
             name: "real kube-apiserver",
             async start(dir: string) {
-                c = new KubeCluster(E2E_BIN, path.join(dir, "kube"));
-                fs.mkdirSync(path.join(dir, "kube"), { recursive: true });
-                await c.start();
+                c = await LocalControlPlane.start({ dir: path.join(dir, "kube"), bin: E2E_BIN, pieces: "api" });
                 return c.kubeconfigPath;
             },
             async stop() {

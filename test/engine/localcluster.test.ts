@@ -11,7 +11,7 @@ import * as os from "os";
 import * as path from "path";
 import { freePort, tcpOpen } from "../../engine/util/net";
 import { until } from "../helpers/wait";
-import { defaultBin, LocalControlPlane, missingBinaries, readState, status } from "../../engine/localcluster/controlplane";
+import { defaultBin, LocalControlPlane, missingBinaries, missingBinary, readState, status } from "../../engine/localcluster/controlplane";
 
 const BIN = defaultBin();
 const missing = missingBinaries(BIN);
@@ -321,6 +321,46 @@ describe("localcluster: ports", function () {
             const p = await freePort();
             assert.ok(!seen.has(p), `port ${p} handed out twice (call ${i + 1})`);
             seen.add(p);
+        }
+    });
+});
+
+describe("localcluster: pieces \"api\" (etcd and kube-apiserver only)", function () {
+    it("asks only for etcd and kube-apiserver when they are missing, and starts nothing", async function () {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-local-api-"));
+        try {
+            const bin = path.join(dir, "bin");
+            fs.mkdirSync(bin);
+            const err = await LocalControlPlane.start({ dir: path.join(dir, "cp"), bin, pieces: "api" }).then(
+                () => assert.fail("started without binaries"),
+                (e: Error) => e,
+            );
+            assert.match(err.message, /etcd is not built/);
+            assert.match(err.message, /kube-apiserver is not built/);
+            assert.doesNotMatch(err.message, /kwok|controller/, "only the two API pieces are asked for");
+            assert.strictEqual(readState(path.join(dir, "cp")), undefined, "no state written");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("starts etcd and kube-apiserver only; the API answers; stop leaves nothing", async function () {
+        if (missingBinary(BIN, "etcd") || missingBinary(BIN, "kube-apiserver")) {
+            console.log(`      skipped: ${missingBinary(BIN, "etcd") ?? missingBinary(BIN, "kube-apiserver")}`);
+            return this.skip();
+        }
+        this.timeout(120_000);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-local-api-"));
+        const cp = await LocalControlPlane.start({ dir, bin: BIN, pieces: "api" });
+        try {
+            assert.deepStrictEqual(Object.keys(readState(dir)!.pieces), ["etcd", "kube-apiserver"]);
+            assert.match(await cp.kubectl(["get", "namespace", "default", "-o", "name"]), /^namespace\/default$/m);
+            assert.strictEqual((await cp.kubectl(["get", "crd", "-o", "name"])).trim(), "", "no Flux CRDs in api mode");
+        } finally {
+            const pids = Object.values(readState(dir)?.pieces ?? {}).map((p) => p!.pid);
+            await cp.stop();
+            for (const pid of pids) assert.ok(!pidAlive(pid), `pid ${pid} still running after stop`);
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
 });

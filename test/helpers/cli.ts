@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { CliIO } from "../../engine/util/cli";
-import { KubeCluster } from "../e2e/lib/cluster";
+import { LocalControlPlane } from "../../engine/localcluster/controlplane";
 import { startTestApiServer, TestApiServer } from "../kube-apiserver";
 
 const BIN = process.env.GITOPS_E2E_BIN ?? "/var/cache/gitops-e2e/bin";
@@ -29,8 +29,7 @@ export interface ApiServer {
 /** Starts the real kube-apiserver (state under `dir`) when built, else the test API server. */
 export async function startApiServer(dir: string): Promise<ApiServer> {
     if (REAL_APISERVER) {
-        const cluster = new KubeCluster(BIN, dir);
-        await cluster.start();
+        const cluster = await LocalControlPlane.start({ dir, bin: BIN, pieces: "api" });
         return { kubeconfig: cluster.kubeconfigPath, stop: () => cluster.stop() };
     }
     const api = await startTestApiServer();
