@@ -25,6 +25,7 @@ import {
 import { readManifests } from "../../engine/cluster/cli";
 import { GitopsError, isGitopsError } from "../../engine/errors";
 import { startTestApiServer, TestApiServer } from "../kube-apiserver";
+import { until } from "../helpers/wait";
 
 const FIX = path.join(__dirname, "..", "fixtures", "cluster");
 const crds = () => readManifests([path.join(FIX, "crds.yaml")]);
@@ -316,11 +317,11 @@ describe("cluster engine against the API test server", function () {
             const canary = { apiVersion: "flagger.app/v1beta1", kind: "Canary", metadata: { name: "podinfo", namespace: "apps" }, spec: { targetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "podinfo" }, analysis: { threshold: 2 } } };
             await applyStaged(client, [canary]);
             const progress: string[] = [];
-            const ok = await waitForHealthy(client, [canary], { timeoutMs: 5000, pollMs: 20, onProgress: (m) => progress.push(m) });
+            const ok = await waitForHealthy(client, [canary], { timeoutMs: 30_000, pollMs: 20, onProgress: (m) => progress.push(m) });
             assert.strictEqual(ok[0].status, "Current"); // Initialized counts as healthy
             api.flagger.fail("podinfo", "apps", "Halt advancement podinfo-canary.apps: request success rate 80% < 99%");
             await applyStaged(client, [{ ...canary, spec: { ...canary.spec, analysis: { threshold: 3 } } }]);
-            await assert.rejects(waitForHealthy(client, [canary], { timeoutMs: 5000, pollMs: 20 }), (e: unknown) => {
+            await assert.rejects(waitForHealthy(client, [canary], { timeoutMs: 30_000, pollMs: 20 }), (e: unknown) => {
                 assert.strictEqual((e as GitopsError).where, "apps_podinfo_flagger.app_Canary");
                 assert.match((e as Error).message, /request success rate 80% < 99%/);
                 return true;
@@ -337,7 +338,7 @@ describe("cluster engine against the API test server", function () {
         it("triggers Flux with requestedAt and returns once the source and every Kustomization are at the commit", async () => {
             api.flux.revision = `main@sha1:${SHA}`; // Flux learns of it only when asked to reconcile
             const progress: string[] = [];
-            const res = await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 5000, pollMs: 20, onProgress: (m) => progress.push(m) });
+            const res = await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 30_000, pollMs: 20, onProgress: (m) => progress.push(m) });
             assert.strictEqual(res.revision, `main@sha1:${SHA}`);
             assert.deepStrictEqual(Object.keys(res.applied).sort(), ["flux-system_apps_kustomize.toolkit.fluxcd.io_Kustomization", "flux-system_infrastructure_kustomize.toolkit.fluxcd.io_Kustomization"]);
             const repo = api.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system");
@@ -366,10 +367,11 @@ describe("cluster engine against the API test server", function () {
             api.flux.auto = false; // nothing moves unless the test moves it
             await setStatus("gitrepositories", "flux-system", { artifact: { revision: `main@sha1:${SHA}` } });
             const said: string[] = [];
-            const waiting = waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 50, onProgress: (m) => said.push(m) });
-            await new Promise((r) => setTimeout(r, 300));
+            const waiting = waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 60_000, pollMs: 50, onProgress: (m) => said.push(m) });
+            waiting.catch(() => undefined); // awaited below; not unhandled if an assertion fails first
+            // Until the wait asked them (not a fixed sleep: a loaded machine may take longer).
+            await until("the Kustomizations asked", async () => (requestedAt("Kustomization", "apps") && requestedAt("Kustomization", "infrastructure") ? true : undefined), 30_000, 20);
             assert.ok(requestedAt("GitRepository", "flux-system"), "the source is asked");
-            assert.ok(requestedAt("Kustomization", "apps") && requestedAt("Kustomization", "infrastructure"), "and, as it had the revision already, the Kustomizations");
             await setStatus("kustomizations", "apps", readyAt(`main@sha1:${SHA}`));
             await setStatus("kustomizations", "infrastructure", readyAt(`main@sha1:${SHA}`));
             await waiting;
@@ -383,15 +385,17 @@ describe("cluster engine against the API test server", function () {
             await setStatus("kustomizations", "apps", readyAt(old, "DependencyNotReady", "False"));
             await setStatus("kustomizations", "infrastructure", readyAt(old));
             const said: string[] = [];
-            const waiting = waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 50, onProgress: (m) => said.push(m) });
-            await new Promise((r) => setTimeout(r, 200));
+            const waiting = waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 60_000, pollMs: 50, onProgress: (m) => said.push(m) });
+            waiting.catch(() => undefined); // awaited below; not unhandled if an assertion fails first
+            // The wait asked the source while it was behind (so it leaves the Kustomizations to Flux).
+            await until("the source asked", async () => (requestedAt("GitRepository", "flux-system") ? true : undefined), 30_000, 20);
             // The source gets the revision (so Flux reconciles the Kustomizations by itself), then the dependency does.
             await setStatus("gitrepositories", "flux-system", { artifact: { revision: `main@sha1:${SHA}` } });
-            await new Promise((r) => setTimeout(r, 200));
+            // Until the wait has seen it: it then waits for the Kustomizations (apps held back by its dependency).
+            await until("the wait to see the source at the revision", async () => (said.some((m) => m.startsWith("waiting for flux-system_infrastructure_")) ? true : undefined), 30_000, 20);
             assert.strictEqual(requestedAt("Kustomization", "apps"), undefined, "not asked while its dependency is behind");
             await setStatus("kustomizations", "infrastructure", readyAt(`main@sha1:${SHA}`));
-            await new Promise((r) => setTimeout(r, 300));
-            assert.ok(requestedAt("Kustomization", "apps"), "asked once the dependency is at the revision");
+            await until("apps asked once the dependency is at the revision", async () => (requestedAt("Kustomization", "apps") ? true : undefined), 30_000, 20);
             assert.strictEqual(requestedAt("Kustomization", "infrastructure"), undefined);
             await setStatus("kustomizations", "apps", readyAt(`main@sha1:${SHA}`));
             await waiting;
@@ -417,27 +421,28 @@ describe("cluster engine against the API test server", function () {
 
         it("polls when the server refuses to watch", async () => {
             api.faults.next(100, "500", (r) => r.method === "GET" && /\/(gitrepositories|kustomizations)$/.test(r.path));
-            const flip = setTimeout(() => api.flux.setRevision(`main@sha1:${SHA}`), 200);
-            try {
-                const res = await waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 50, trigger: false });
-                assert.strictEqual(res.revision, `main@sha1:${SHA}`);
-                const gets = api.requests.filter((r) => r.method === "GET" && r.path.endsWith("/kustomizations/apps")).length;
-                assert.ok(gets >= 3, `${gets} polls of apps`);
-            } finally {
-                clearTimeout(flip);
-            }
+            const gets = () => api.requests.filter((r) => r.method === "GET" && r.path.endsWith("/kustomizations/apps")).length;
+            const before = gets();
+            const waiting = waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 60_000, pollMs: 50, trigger: false });
+            waiting.catch(() => undefined); // awaited below; not unhandled if the count is never reached
+            // Flux moves only after the wait polled a few times (counted, not timed: a loaded machine polls less often).
+            await until("3 polls of apps", async () => (gets() - before >= 3 ? true : undefined), 30_000, 20);
+            api.flux.setRevision(`main@sha1:${SHA}`);
+            const res = await waiting;
+            assert.strictEqual(res.revision, `main@sha1:${SHA}`);
+            assert.ok(gets() - before >= 4, `${gets() - before} polls of apps`);
         });
 
         it("fails at once naming the Kustomization and quoting its Ready message", async () => {
             api.flux.revision = `main@sha1:${SHA}`;
             api.flux.fail("Kustomization", "apps", "kustomize build failed: accumulating resources: 'apps/missing.yaml' not found");
             const t0 = Date.now();
-            await assert.rejects(waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 10_000, pollMs: 20 }), (e: unknown) => {
+            await assert.rejects(waitForRevision(client, { gitRepository: { name: "flux-system" }, kustomizations: ks, revision: SHA, timeoutMs: 40_000, pollMs: 20 }), (e: unknown) => {
                 assert.strictEqual((e as GitopsError).where, "flux-system_apps_kustomize.toolkit.fluxcd.io_Kustomization");
                 assert.match((e as Error).message, /ReconciliationFailed.*'apps\/missing.yaml' not found/);
                 return true;
             });
-            assert.ok(Date.now() - t0 < 5000, "did not wait for the timeout");
+            assert.ok(Date.now() - t0 < 20_000, "did not wait for the timeout (40 s)");
         });
 
         it("times out naming the object still behind, and its state", async () => {
