@@ -12,6 +12,7 @@ import { parse } from "yaml";
 import { main } from "../../engine/cli";
 import { atCommit, collectSummary, formatSummary, localStackFile } from "../../engine/up";
 import { startTestApiServer, TestApiServer } from "../kube-apiserver";
+import { until } from "../helpers/wait";
 
 const ROOT = path.resolve(__dirname, "../..");
 const SHA = "0123456789abcdef0123456789abcdef01234567";
@@ -112,9 +113,8 @@ describe("npm run up: stack file and summary (engine/up)", function () {
                 }),
             );
         };
-        const waitFor = async (ok: () => boolean) => {
-            for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 25));
-        };
+        /** Polls until ok() (failing after 30 s, not going on as if it held). */
+        const waitFor = (what: string, ok: () => boolean) => until(what, async () => (ok() ? true : undefined), 30_000, 25);
 
         it("counts Kustomizations Ready at the fleet commit, names the one that is not, and shows the app's Deployment", async () => {
             await kubectl(["apply", "-f", path.join(ROOT, "test/fixtures/cluster/crds.yaml")]);
@@ -123,7 +123,7 @@ describe("npm run up: stack file and summary (engine/up)", function () {
             api.flux.setRevision(`main@sha1:${SHA}`);
             await kubectl(["apply", "-f", "-"], [kustomization("flux-system"), kustomization("apps"), deployment].join("---\n"));
             api.flux.fail("Kustomization", "apps", "kustomize build failed: accumulating resources");
-            await waitFor(() => api.list("kustomize.toolkit.fluxcd.io/v1", "Kustomization").every((k) => k.status?.conditions));
+            await waitFor("every Kustomization to have a status", () => api.list("kustomize.toolkit.fluxcd.io/v1", "Kustomization").every((k) => k.status?.conditions));
             localState();
             const s = await collectSummary({ projectDir: project, stack: "dev", kind: "local", outputs: { fleetCommit: SHA, fleetRepository: ".fleet/fleet.git" }, kubeconfigOut: path.join(tmp, "kc"), hasGet: false });
             const text = formatSummary(s, project);

@@ -120,7 +120,7 @@ export interface ProviderHost {
     readonly stderr: string[];
     /** What the provider logged: the Engine's Log messages with engineEnv, else its stdout lines (prefix stripped). */
     messages(): string[];
-    /** Waits until some message (from index `from` on) matches `re`; Log calls are asynchronous. */
+    /** Waits until some message (from index `from` on) matches `re` (default: up to 30 s); Log calls are asynchronous. */
     waitForMessage(re: RegExp, from?: number, timeoutMs?: number): Promise<string>;
     /** What Configure answered. */
     readonly acceptSecrets: boolean;
@@ -281,7 +281,7 @@ export async function startProviderHost(opts: HostOptions = {}, urn = urnOf("dev
         stderr,
         acceptSecrets,
         messages: () => (opts.engineEnv ? logs.map((l) => l.message) : stdout.map((l) => l.replace(/^info: \[runtime\] /, ""))),
-        async waitForMessage(re, from = 0, timeoutMs = 5000) {
+        async waitForMessage(re, from = 0, timeoutMs = 30_000) {
             const deadline = Date.now() + timeoutMs;
             for (;;) {
                 const hit = host.messages().slice(from).find((m) => re.test(m));

@@ -6,19 +6,29 @@ import { strict as assert } from "assert";
 import { fleetSyncProvider } from "../../components/fleet-sync";
 import { startTestApiServer, TestApiServer } from "../kube-apiserver";
 import { git, TempGit } from "../helpers/git";
+import { until } from "../helpers/wait";
 import { fleetSyncFixture, FleetSyncFixture, FluxGitEmulation, kubeconfigWithToken, plain, ProviderHost, serializeProvider, startProviderHost } from "../helpers/provider-host";
 
 /**
  * The preview lines the provider logged in its last diff: ["~ files[\"a\"]", "+ cluster[\"id\"]", ...].
- * The host's output arrives asynchronously: wait for the preview, or (expectNone) a moment.
+ * The host's output arrives asynchronously: wait for the preview and as many lines as its header
+ * counts (stdout may deliver them in pieces), or (expectNone) a moment.
  */
 async function previewLines(host: ProviderHost, from: number, expectNone = false): Promise<string[]> {
-    if (expectNone) await new Promise((r) => setTimeout(r, 300));
-    else await host.waitForMessage(/FleetSync \S+: \d+ change\(s\)/, from);
-    await new Promise((r) => setTimeout(r, 50)); // the rest of a multi-line message
-    const text = host.messages().slice(from).join("\n");
-    const m = /FleetSync \S+: \d+ change\(s\)\n((?:  [~+-] .*\n?)*)/.exec(text);
-    return m ? m[1].split("\n").filter(Boolean).map((l) => l.trim()) : [];
+    const lines = () => {
+        const m = /FleetSync \S+: (\d+) change\(s\)\n((?:  [~+-] .*\n?)*)/.exec(host.messages().slice(from).join("\n") + "\n");
+        return m ? { count: Number(m[1]), lines: m[2].split("\n").filter(Boolean).map((l) => l.trim()) } : undefined;
+    };
+    if (expectNone) {
+        await new Promise((r) => setTimeout(r, 300));
+        return lines()?.lines ?? [];
+    }
+    await host.waitForMessage(/FleetSync \S+: \d+ change\(s\)/, from);
+    const got = await until("every line of the preview", async () => {
+        const l = lines();
+        return l && l.lines.length >= l.count ? l.lines : undefined;
+    }, 30_000, 20);
+    return got.value;
 }
 
 describe("FleetSync through the provider host: diff, update, read, delete", function () {
