@@ -23,6 +23,7 @@
 import { strict as assert } from "assert";
 import * as fs from "fs";
 import * as http from "http";
+import type { AddressInfo } from "net";
 import * as os from "os";
 import * as path from "path";
 import { applyStaged, ClusterClient, waitForRevision } from "../../engine/cluster";
@@ -35,7 +36,7 @@ import { selectTag } from "../../engine/images";
 import { runImageUpdate } from "../../engine/images/update";
 import { LocalControlPlane, missingBinaries, missingBinary } from "../../engine/localcluster/controlplane";
 import { git } from "../helpers/git";
-import { freePort, pushTags, startRegistry, TestRegistry } from "../helpers/registry";
+import { pushTags, startRegistry, TestRegistry } from "../helpers/registry";
 import { until } from "../helpers/wait";
 
 const BIN = process.env.GITOPS_E2E_BIN || "/var/cache/gitops-e2e/bin";
@@ -81,8 +82,9 @@ async function startEventSink(): Promise<{ url: string; events: any[]; close(): 
             res.writeHead(200).end();
         });
     });
-    const port = await freePort();
-    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, "127.0.0.1", () => resolve()));
+    // Port 0: the kernel picks a free port and this server holds it (no window for another process to take it).
+    await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", () => resolve()));
+    const port = (server.address() as AddressInfo).port;
     return { url: `http://127.0.0.1:${port}/events`, events, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
