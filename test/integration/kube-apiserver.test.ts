@@ -344,7 +344,9 @@ describe("kube-apiserver: server-side apply", () => {
 });
 
 describe("kube-apiserver: CRDs, status subresource, finalizers, namespaces", () => {
-    const api = useServer({ crdEstablishDelayMs: 150 });
+    // The first test makes two requests before the CRD is Established: 1 s leaves room for a
+    // loaded machine (150 ms did not: a GC pause or two busy cores and the timer fires first).
+    const api = useServer({ crdEstablishDelayMs: 1000 });
     const req = (m: string, p: string, b?: unknown, ct?: string) => call(api().url, m, p, b, ct);
     const W = "/apis/example.com/v1/namespaces/default/widgets";
 
