@@ -36,13 +36,19 @@ async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, ms =
     }
 }
 
-/** Streams a watch; events are parsed JSON lines. */
-function watch(base: string, path: string): { events: any[]; close(): void; ended: Promise<void> } {
+/**
+ * Streams a watch; events are parsed JSON lines. `opened` resolves with the response headers,
+ * which the server sends once the watch is registered: a change made after it is in `events`.
+ */
+function watch(base: string, path: string): { events: any[]; close(): void; ended: Promise<void>; opened: Promise<void> } {
     const events: any[] = [];
     let buf = "";
     let resolveEnd!: () => void;
     const ended = new Promise<void>((r) => (resolveEnd = r));
+    let resolveOpened!: () => void;
+    const opened = new Promise<void>((r) => (resolveOpened = r));
     const req = http.get(base + path, (res) => {
+        resolveOpened();
         res.setEncoding("utf8");
         res.on("data", (d: string) => {
             buf += d;
@@ -55,8 +61,8 @@ function watch(base: string, path: string): { events: any[]; close(): void; ende
         res.on("end", resolveEnd);
         res.on("close", resolveEnd);
     });
-    req.on("error", () => resolveEnd());
-    return { events, close: () => req.destroy(), ended };
+    req.on("error", () => (resolveEnd(), resolveOpened()));
+    return { events, close: () => req.destroy(), ended, opened };
 }
 
 describe("kube-apiserver: discovery and basic REST", () => {
@@ -665,6 +671,8 @@ describe("kube-apiserver: Flux and Flagger emulation", () => {
     it("Canary: Initializing -> Initialized, then Progressing -> Succeeded or Failed", async () => {
         api().flagger.stepMs = 30;
         const w = watch(api().url, "/apis/flagger.app/v1beta1/namespaces/default/canaries?watch=1");
+        // Registered before the Canary is created: else, 30 ms late on a busy machine, it would start at Initialized.
+        await w.opened;
         const phases: string[] = [];
         const seen = () => {
             for (const e of w.events.splice(0)) {
