@@ -407,13 +407,51 @@ export class LocalControlPlane {
             /* first start in this folder */
         }
         cp.installGuards();
-        try {
-            await cp.startAll();
-        } catch (e) {
-            await cp.stop();
-            throw e;
+        for (let attempt = 1; ; attempt++) {
+            const logSizes = cp.logSizes();
+            try {
+                await cp.startAll();
+                return cp;
+            } catch (e) {
+                // freePort releases a port before the piece binds it: another process may take it
+                // meanwhile (or hold a port from ports.json without listening). Then start again
+                // with new ports for that piece, at most 3 times; any other failure stops here.
+                const stolen = attempt < 3 ? cp.portsTakenSince(logSizes) : [];
+                if (!stolen.length) {
+                    await cp.stop();
+                    throw e;
+                }
+                await cp.stopPieces();
+                for (const piece of stolen) {
+                    delete cp.ports[piece];
+                    delete cp.previousPorts[piece];
+                }
+                cp.opts.progress(`  ${stolen.join(", ")}: a port was taken by another process before it could bind it; starting again on new ports`);
+                cp.installGuards();
+            }
         }
-        return cp;
+    }
+
+    /** The size of each piece's log now. */
+    private logSizes(): Map<string, number> {
+        const sizes = new Map<string, number>();
+        for (const f of fs.existsSync(this.logDir) ? fs.readdirSync(this.logDir) : []) sizes.set(f, fs.statSync(path.join(this.logDir, f)).size);
+        return sizes;
+    }
+
+    /** The pieces whose log, since `sizes`, says one of their ports was in use when they bound it. */
+    private portsTakenSince(sizes: Map<string, number>): Piece[] {
+        return (Object.keys(this.ports) as Piece[]).filter((piece) => {
+            const file = path.join(this.logDir, `${piece}.log`);
+            let text: string;
+            try {
+                text = fs.readFileSync(file).subarray(sizes.get(`${piece}.log`) ?? 0).toString("utf8");
+            } catch {
+                return false;
+            }
+            // Go: "listen tcp 127.0.0.1:N: bind: address already in use"; Node (the fleet server): "EADDRINUSE: address already in use 127.0.0.1:N".
+            return Object.values(this.ports[piece] ?? {}).some((port) => text.includes(`127.0.0.1:${port}: bind: address already in use`) || text.includes(`address already in use 127.0.0.1:${port}`));
+        });
     }
 
     get server(): string {
