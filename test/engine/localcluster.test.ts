@@ -363,6 +363,29 @@ describe("localcluster: pieces \"api\" (etcd and kube-apiserver only)", function
             fs.rmSync(dir, { recursive: true, force: true });
         }
     });
+    it("a port another process holds (bound, not listening) makes the piece start again on a new one", async function () {
+        if (missingBinary(BIN, "etcd") || missingBinary(BIN, "kube-apiserver")) return this.skip();
+        this.timeout(180_000);
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-local-api-"));
+        // ports.json from an earlier start names etcd's client port; another process now holds it
+        // without listening, so the reuse check (nothing listens) passes and etcd's bind fails.
+        const held = await freePort();
+        const holder = spawn("perl", ["-MSocket", "-e", `$|=1; socket(S,PF_INET,SOCK_STREAM,0) or die; bind(S, sockaddr_in(${held}, inet_aton("127.0.0.1"))) or die "bind: $!"; print "bound\\n"; sleep 600`], { stdio: ["ignore", "pipe", "inherit"] });
+        await new Promise<void>((r) => holder.stdout!.once("data", () => r()));
+        fs.writeFileSync(path.join(dir, "ports.json"), JSON.stringify({ etcd: { client: held } }));
+        const lines: string[] = [];
+        let cp: LocalControlPlane | undefined;
+        try {
+            cp = await LocalControlPlane.start({ dir, bin: BIN, pieces: "api", progress: (l) => lines.push(l) });
+            assert.ok(lines.some((l) => /etcd: a port was taken by another process/.test(l)), lines.join("\n"));
+            assert.notStrictEqual(JSON.parse(fs.readFileSync(path.join(dir, "ports.json"), "utf8")).etcd.client, held);
+            assert.match(await cp.kubectl(["get", "namespace", "default", "-o", "name"]), /^namespace\/default$/m);
+        } finally {
+            await cp?.stop();
+            holder.kill("SIGKILL");
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
 });
 
 describe("localcluster: the state folder lets another process see and stop the pieces (no binaries needed)", function () {
