@@ -23,6 +23,7 @@ import { startTestApiServer, TestApiServer } from "../kube-apiserver";
 import { LocalControlPlane } from "../../engine/localcluster/controlplane";
 import { fleetSyncProvider } from "../../components/fleet-sync";
 import { git, TempGit } from "../helpers/git";
+import { until } from "../helpers/wait";
 import { appliedIds, fleetSyncFixture, FluxGitEmulation, kubeconfigWithToken, serializeProvider, startProviderHost } from "../helpers/provider-host";
 
 const ROOT = path.join(__dirname, "../..");
@@ -138,14 +139,10 @@ for (const backend of backends) {
             const s2 = [...s1, ns("extra"), svc("team", "web"), cm("team", "b"), ...Array.from({ length: BULK }, (_, i) => cm("extra", `bulk-${i}`))];
             const child = spawn(process.execPath, [BIN, "cluster", "apply", "--kubeconfig", kubeconfig, "--file", file("s2.yaml", s2), "--inventory", path.join(dir, "inv.json"), "--prune"], { stdio: "ignore" });
             const exited = new Promise((resolve) => child.on("exit", resolve));
-            let created = 0;
-            for (let i = 0; i < 3000 && created < 20; i++) {
-                created = (await client.list("v1", "ConfigMap", "extra")).length;
-                if (created < 20) await new Promise((res) => setTimeout(res, 20));
-            }
+            await until("the killed apply to create 20 bulk ConfigMaps", async () => ((await client.list("v1", "ConfigMap", "extra")).length >= 20 ? true : undefined), 60_000, 20);
             child.kill("SIGKILL");
             await exited;
-            created = (await client.list("v1", "ConfigMap", "extra")).length;
+            const created = (await client.list("v1", "ConfigMap", "extra")).length;
             assert.ok(created >= 20 && created < BULK, `the apply was killed partway: ${created} of ${BULK} bulk ConfigMaps exist`);
             assert.ok(!fs.readdirSync(dir).some((f) => f.endsWith(".tmp")), "no half-written inventory left");
 
@@ -215,7 +212,7 @@ describe("hostile input: a killed `pulumi up` mid-bootstrap, then a smaller boot
             api.faults.next(10_000, "reset", (r) => r.method === "PATCH" && r.path.includes("/deployments/"));
             const inputs = (await host.check({}, { ...fx.inputs, __provider: provider })).inputs;
             host.create(inputs).catch(() => undefined);
-            for (let i = 0; i < 600 && !api.requests.some((r) => r.method === "PATCH" && r.path.includes("/deployments/")); i++) await new Promise((r) => setTimeout(r, 50));
+            await until("the killed run to reach stage 1 (a Deployment PATCH)", async () => (api.requests.some((r) => r.method === "PATCH" && r.path.includes("/deployments/")) ? true : undefined), 60_000, 50);
             host.kill();
             await host.stop();
             api.faults.clear();
