@@ -181,13 +181,16 @@ describe("localcluster: the local control plane with real Flux (binaries from sc
                 "",
             ].join("\n"),
         );
-        const { value: ks } = await until("Kustomization apps Ready", async () => {
+        // Ready and at the commit: Flux's patch helper writes the conditions before the rest of the
+        // status, so Ready=True can be read a moment before lastAppliedRevision (as the engine's wait knows).
+        const { value: ks } = await until(`Kustomization apps Ready at main@sha1:${commit}`, async () => {
             const k = JSON.parse(await cp.kubectl(["get", "kustomizations.kustomize.toolkit.fluxcd.io", "apps", "-n", "flux-system", "-o", "json"]));
             if (cond(k, "Ready").status === "False" && cond(k, "Ready").reason !== "Progressing" && !/progress|waiting|dependency/i.test(cond(k, "Ready").message ?? "")) throw new Error(`Ready=False: ${cond(k, "Ready").reason}: ${cond(k, "Ready").message}`);
-            return cond(k, "Ready").status === "True" ? k : undefined;
+            if (cond(k, "Ready").status !== "True" || k.status?.lastAppliedRevision !== `main@sha1:${commit}`) throw new Error(`Ready=${cond(k, "Ready").status}, lastAppliedRevision ${k.status?.lastAppliedRevision ?? "<none>"}`);
+            return k;
         });
         timings.kustomizationReadyMs = Date.now() - t0;
-        assert.equal(ks.status.lastAppliedRevision, `main@sha1:${commit}`);
+        assert.equal(cond(ks, "Ready").reason, "ReconciliationSucceeded");
         const gr = JSON.parse(await cp.kubectl(["get", "gitrepositories.source.toolkit.fluxcd.io", "fleet", "-n", "flux-system", "-o", "json"]));
         assert.equal(cond(gr, "Ready").status, "True");
         assert.equal(gr.status.artifact.revision, `main@sha1:${commit}`);
