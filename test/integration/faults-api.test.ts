@@ -82,7 +82,10 @@ describe("faults: API server errors and resets mid-apply", function () {
 
     it("connection resets beyond the retry budget fail the run after the commit; the next run converges", async () => {
         let resets = 0;
-        api.faults.next(60, "reset", (r) => r.method === "PATCH" && r.path.includes("/deployments/") && ++resets > 0);
+        // Every Deployment PATCH resets until cleared: a finite count could run out before any one
+        // request used up its budget (8 attempts, plus up to 3 resends on a reused socket), as six
+        // Deployments share the faults.
+        api.faults.next(10_000, "reset", (r) => r.method === "PATCH" && r.path.includes("/deployments/") && ++resets > 0);
         const inputs = (await host.check({}, { ...fx.inputs, __provider: provider })).inputs;
         await assert.rejects(host.create(inputs), (e: Error) => {
             assert.match(e.message, /_apps_Deployment: apply failed: .*(ECONNRESET|socket hang up)/);
