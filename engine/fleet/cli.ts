@@ -5,7 +5,7 @@ import type { Command } from "../util/cli";
 import { loadStackFile } from "../config/load";
 import { SECRET_KEYS } from "../config/schema";
 import { GitopsError } from "../errors";
-import { parseFlags } from "../util/cli";
+import { parseFlags, portFlag } from "../util/cli";
 import { AtomicOptions, writeTreeAtomic } from "../util/atomic";
 import { FleetPlan, stackPlan } from "./layout";
 
@@ -70,8 +70,7 @@ Options:
 `,
     async run(args, io) {
         const { values: f } = parseFlags("fleet serve", args, { root: { type: "string" }, port: { type: "string" }, host: { type: "string" } });
-        const port = Number(f.port ?? "8765");
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GitopsError("gitops fleet serve", `--port must be a port number; got ${JSON.stringify(f.port)}`);
+        const port = portFlag("port", f.port, 8765);
         const root = path.resolve(f.root ?? ".fleet");
         if (!fs.existsSync(root)) throw new GitopsError(root, "no such directory", "run the dev stack once (it creates .fleet/fleet.git) or pass --root");
         const { serveFleet } = await import("./serve");

@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import type { Command, CliIO } from "../util/cli";
+import { intFlag, portFlag } from "../util/cli";
 import { GitopsError } from "../errors";
 import { defaultBin, defaultDir, down, LocalControlPlane, PIECE_WIDTH, PIECES, readState, status } from "./controlplane";
 
@@ -60,8 +61,7 @@ ${dirHelp(19)}
             "no-notification": { type: "boolean" },
             "no-images": { type: "boolean" },
         });
-        const port = Number(values["fleet-port"] ?? "8765");
-        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GitopsError("--fleet-port", `must be a port number; got ${JSON.stringify(values["fleet-port"])}`);
+        const port = portFlag("fleet-port", values["fleet-port"], 8765);
         const dir = path.resolve(values.dir ?? defaultDir());
         const t0 = Date.now();
         const cp = await LocalControlPlane.start({
@@ -157,8 +157,7 @@ ${dirHelp()}
     async run(args, io: CliIO) {
         const { values, positionals } = parse("logs", args, { lines: { type: "string" } }, true);
         const dir = path.resolve(values.dir ?? defaultDir());
-        const n = Number(values.lines ?? "40");
-        if (!Number.isInteger(n) || n < 1) throw new GitopsError("--lines", `must be a positive number; got ${JSON.stringify(values.lines)}`);
+        const n = intFlag("lines", values.lines, 40, { min: 1, max: 100_000, what: "a number of lines (1-100000)" });
         const wanted = positionals.length ? positionals : [...PIECES];
         for (const w of wanted) {
             if (!(PIECES as readonly string[]).includes(w)) throw new GitopsError("PIECE", `unknown piece ${JSON.stringify(w)}`, `one of ${PIECES.join(", ")}`);

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
-import { parseFlags } from "../util/cli";
+import { intFlag, parseFlags } from "../util/cli";
 
 const HELP = `Usage:
   gitops report --repo URL|DIR [--results FILE] [--since ISO] [--until ISO] [--stack S ...]
@@ -61,11 +61,10 @@ async function runPreview(args: string[], io: CliIO): Promise<number> {
     const { parsePreview, previewComment } = await import("./preview");
     const stack = f.stack!;
     if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new GitopsError("--stack", `not a stack name: ${JSON.stringify(stack)}`);
-    const code = f["exit-code"];
-    if (code !== undefined && !/^\d+$/.test(code)) throw new GitopsError("--exit-code", `must be a number; got ${JSON.stringify(code)}`);
+    const code = f["exit-code"] === undefined ? undefined : intFlag("exit-code", f["exit-code"], 0, { min: 0, max: 255, what: "an exit code (0-255)" });
     const json = f.json!;
     const body = previewComment(stack, parsePreview(readFile(json, "--json"), json), {
-        exitCode: code === undefined ? undefined : Number(code),
+        exitCode: code,
         stderr: f.stderr ? readFile(f.stderr, "--stderr") : undefined,
     });
     writeOut(f.out ?? "-", body, io);

@@ -79,3 +79,19 @@ function translate(err: Error & { code?: string }): string {
             return err.message;
     }
 }
+
+/**
+ * A flag that takes a whole number: decimal digits only (no sign, exponent, hex or blank, which
+ * `Number()` would accept), between min and max. `def` when the flag is absent.
+ */
+export function intFlag(flag: string, value: string | undefined, def: number, range: { min: number; max: number; what: string }): number {
+    if (value === undefined) return def;
+    const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+    if (!(n >= range.min && n <= range.max)) throw new GitopsError(`--${flag}`, `must be ${range.what}; got ${JSON.stringify(value)}`);
+    return n;
+}
+
+/** A TCP port flag: 0 (a free port) to 65535. */
+export function portFlag(flag: string, value: string | undefined, def: number): number {
+    return intFlag(flag, value, def, { min: 0, max: 65535, what: "a port number (0-65535)" });
+}
