@@ -41,7 +41,7 @@ helm-controller, image-reflector-controller and image-automation-controller; las
 smart-HTTP server for the fleet repos on 127.0.0.1 (it accepts pushes from loopback only, for
 image-automation-controller). The binaries are built from published Go modules by
 \`bash scripts/e2e-build.sh\`. They keep running after this command returns; stop them with
-\`gitops local down\`.
+\`gitops local down\`. A start that fails or is interrupted (Ctrl-C) stops what it started.
 
 Options:
 ${dirHelp(19)}

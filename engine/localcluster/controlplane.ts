@@ -197,6 +197,23 @@ export function missingBinary(bin: string, name: string): string | undefined {
     return `${path.join(bin, name)} is not built${status ? ` (${status})` : ""}; run \`bash scripts/e2e-build.sh ${piece}\``;
 }
 
+/** A folder that is there or can be made: no file where it or one of its parents should be. */
+function checkFolder(dir: string, what: string): void {
+    for (let p = path.resolve(dir); ; p = path.dirname(p)) {
+        let st: fs.Stats | undefined;
+        try {
+            st = fs.statSync(p);
+        } catch {
+            /* not there yet: look at its parent */
+        }
+        if (st) {
+            if (st.isDirectory()) return;
+            throw new GitopsError(dir, `${what} is not a folder: ${p === path.resolve(dir) ? "it is a file" : `${p} is a file`}`, "pass a folder, or move the file");
+        }
+        if (path.dirname(p) === p) return;
+    }
+}
+
 /** The required binaries that are missing, name -> why. */
 export function missingBinaries(bin: string = defaultBin()): Record<string, string> {
     const out: Record<string, string> = {};
@@ -398,19 +415,24 @@ export class LocalControlPlane {
         if (old && Object.entries(old.pieces).some(([, p]) => p && alive(p.pid, p.exe))) {
             throw new GitopsError(cp.dir, "a local control plane is already running from this folder", "run `gitops local down` first, or `gitops local status` to see it");
         }
-        fs.mkdirSync(cp.logDir, { recursive: true });
+        // Both checked before either is created: a refused start leaves no folder behind.
+        checkFolder(cp.dir, "the state folder (--dir, $GITOPS_LOCAL_DIR)");
+        checkFolder(cp.state.fleetRoot, "the fleet root (--fleet-root)");
         fs.mkdirSync(cp.state.fleetRoot, { recursive: true });
+        fs.mkdirSync(cp.logDir, { recursive: true });
         cp.prepareCredentials();
         try {
             cp.previousPorts = JSON.parse(fs.readFileSync(path.join(cp.dir, PORTS), "utf8"));
         } catch {
             /* first start in this folder */
         }
+        // Guarded while it starts, also when detached: an interrupted or failed start leaves nothing running.
         cp.installGuards();
         for (let attempt = 1; ; attempt++) {
             const logSizes = cp.logSizes();
             try {
                 await cp.startAll();
+                cp.keepGuardsIfAttached();
                 return cp;
             } catch (e) {
                 // freePort releases a port before the piece binds it: another process may take it
@@ -492,6 +514,7 @@ export class LocalControlPlane {
         for (const f of CLUSTER_DATA) fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
         this.installGuards();
         await this.startAll();
+        this.keepGuardsIfAttached();
     }
 
     /** Stops every piece (reverse order), removes the state file. Safe to call twice. */
@@ -523,9 +546,12 @@ export class LocalControlPlane {
         }
     }
 
-    /** Attached: the pieces go down with this process, also on SIGINT/SIGTERM. */
+    /**
+     * The pieces go down with this process, also on SIGINT/SIGTERM: while they start, always;
+     * afterwards only when attached (see keepGuardsIfAttached).
+     */
     private installGuards(): void {
-        if (!this.opts.attached || this.guard) return;
+        if (this.guard) return;
         this.guard = () => {
             for (const p of Object.values(this.state.pieces)) {
                 if (p && alive(p.pid, p.exe)) {
@@ -549,6 +575,11 @@ export class LocalControlPlane {
         process.once("exit", this.guard);
         process.once("SIGINT", this.signalGuard);
         process.once("SIGTERM", this.signalGuard);
+    }
+
+    /** After a start: detached pieces outlive this process (`gitops local down` stops them). */
+    private keepGuardsIfAttached(): void {
+        if (!this.opts.attached) this.removeGuards();
     }
 
     private removeGuards(): void {

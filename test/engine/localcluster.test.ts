@@ -241,6 +241,7 @@ describe("localcluster: gitops local up|status|logs|down from other processes, a
         if (root) {
             spawnSync(process.execPath, [GITOPS, "local", "down", "--dir", path.join(root, "cp")], { encoding: "utf8" });
             spawnSync(process.execPath, [GITOPS, "local", "down", "--dir", path.join(root, "cp-int")], { encoding: "utf8" });
+            spawnSync(process.execPath, [GITOPS, "local", "down", "--dir", path.join(root, "cp-up-int")], { encoding: "utf8" });
             fs.rmSync(root, { recursive: true, force: true });
         }
     });
@@ -294,6 +295,23 @@ describe("localcluster: gitops local up|status|logs|down from other processes, a
         assert.equal(purge.status, 0, purge.stderr);
         assert.match(purge.stdout, /deleted the cluster's data.*\n.*no local control plane runs from/);
         for (const f of ["etcd-data", "artifacts", "certs", "kubeconfig"]) assert.ok(!fs.existsSync(path.join(dir, f)), `${f} is deleted`);
+    });
+
+    it("SIGINT while `gitops local up` is still starting stops what it started (detached pieces stay only after a start that finished)", async function () {
+        const dir = path.join(root, "cp-up-int");
+        const child = spawn(process.execPath, [GITOPS, "local", "up", "--dir", dir, "--fleet-root", path.join(root, "repos-int"), "--fleet-port", "0"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        child.stdout.on("data", (d) => (out += d));
+        child.stderr.on("data", (d) => (out += d));
+        // Interrupted once the API server runs: the later pieces are not started yet.
+        await until("kube-apiserver ready", async () => (/kube-apiserver\s+ready/.test(out) ? true : child.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 300_000, 50);
+        const { pids } = recorded(dir);
+        assert.ok(pids.length >= 2, `pieces running before the interrupt: ${pids.join(", ")}`);
+        const exited = new Promise((r) => child.once("exit", (code, sig) => r(sig ?? code)));
+        child.kill("SIGINT");
+        assert.equal(await exited, "SIGINT", `the process ends by the signal it got:\n${out}`);
+        for (const pid of pids) assert.equal(pidAlive(pid), false, `process ${pid} still runs after the interrupted start`);
+        assert.equal(readState(dir), undefined, "no state left: `gitops local status` sees nothing running");
     });
 
     it("SIGINT to a process that started it attached stops every piece", async function () {
@@ -366,6 +384,27 @@ describe("localcluster: pieces \"api\" (etcd and kube-apiserver only)", function
             fs.rmSync(dir, { recursive: true, force: true });
         }
     });
+    it("a file where the state folder or the fleet root should be: refused naming it, and no folder made", async function () {
+        if (missingBinary(BIN, "etcd") || missingBinary(BIN, "kube-apiserver")) return this.skip();
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gitops-local-api-"));
+        try {
+            fs.writeFileSync(path.join(dir, "afile"), "x");
+            const refused = (opts: { dir: string; fleetRoot?: string }) =>
+                LocalControlPlane.start({ ...opts, bin: BIN, pieces: "api" }).then(
+                    async (cp) => {
+                        await cp.stop();
+                        assert.fail("started");
+                    },
+                    (e: Error) => e.message,
+                );
+            assert.match(await refused({ dir: path.join(dir, "afile") }), /afile: the state folder \(--dir, \$GITOPS_LOCAL_DIR\) is not a folder: it is a file/);
+            assert.match(await refused({ dir: path.join(dir, "cp"), fleetRoot: path.join(dir, "afile", "repos") }), /afile\/repos: the fleet root \(--fleet-root\) is not a folder: .*afile is a file/);
+            assert.deepStrictEqual(fs.readdirSync(dir), ["afile"], "no folder made");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     it("a port another process holds (bound, not listening) makes the piece start again on a new one", async function () {
         if (missingBinary(BIN, "etcd") || missingBinary(BIN, "kube-apiserver")) return this.skip();
         this.timeout(180_000);
