@@ -8,7 +8,7 @@ import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { GitopsError } from "../errors";
 import { confine } from "../util/paths";
-import { describe, isPlainObject } from "./check";
+import { describe, DNS_LABEL, DNS_LABEL_TEXT, isPlainObject } from "./check";
 import { plainSecretProblem } from "./validate";
 import { NS, parseStackConfig, SECRET_KEYS, StackConfig, StackConfigError } from "./schema";
 
@@ -54,8 +54,25 @@ function isSecureTree(v: unknown): boolean {
     return false;
 }
 
+/** Whether a name can be a stack of this project (a DNS label). */
+export function isStackName(name: string): boolean {
+    return DNS_LABEL.test(name);
+}
+
+/**
+ * The path of a stack's file, Pulumi.<stack>.yaml in the project folder. The stack name is checked
+ * first (a DNS label, as parseStackConfig requires): a name such as "x/../../elsewhere" would
+ * otherwise name a file outside the project.
+ */
+export function stackFilePath(projectDir: string, stack: string): string {
+    if (!isStackName(stack)) {
+        throw new GitopsError(`stack ${JSON.stringify(stack)}`, `not a stack name: a stack name is ${DNS_LABEL_TEXT}`, `pick one of: ${listStacks(projectDir).join(", ") || "(none)"}`);
+    }
+    return path.join(projectDir, `Pulumi.${stack}.yaml`);
+}
+
 export function loadStackFile(projectDir: string, stack: string): LoadedStack {
-    const file = path.join(projectDir, `Pulumi.${stack}.yaml`);
+    const file = stackFilePath(projectDir, stack);
     if (!fs.existsSync(file)) {
         throw new GitopsError(file, `no such stack file`, `create it with \`pulumi stack init ${stack}\` or pick one of: ${listStacks(projectDir).join(", ") || "(none)"}`);
     }

@@ -6,7 +6,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { loadStackFile } from "../config/load";
+import { isStackName, loadStackFile, stackFilePath } from "../config/load";
 import { projectRepo } from "../git/url";
 import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
@@ -214,8 +214,9 @@ interface StageDefaults {
  * files give no defaults; an invalid one is an error naming its key.
  */
 export function stageDefaults(project: string, from: string, to: string): StageDefaults {
-    const file = (s: string) => path.join(project, `Pulumi.${s}.yaml`);
-    if (!fs.existsSync(file(to))) return { files: [] };
+    const file = (s: string) => stackFilePath(project, s);
+    // A stage that cannot be a stack has no stack file to give defaults.
+    if (!isStackName(to) || !fs.existsSync(file(to))) return { files: [] };
     const target = loadStackFile(project, to).config;
     const files = [`Pulumi.${to}.yaml`];
     const url = target.fleet.url;

@@ -8,6 +8,7 @@ import * as path from "path";
 import type { Command, CliIO } from "../util/cli";
 import { GitopsError } from "../errors";
 import { intFlag, parseFlags } from "../util/cli";
+import { isStackName } from "../config/load";
 
 const HELP = `Usage:
   gitops report --repo URL|DIR [--results FILE] [--since ISO] [--until ISO] [--stack S ...]
@@ -60,7 +61,7 @@ async function runPreview(args: string[], io: CliIO): Promise<number> {
     );
     const { parsePreview, previewComment } = await import("./preview");
     const stack = f.stack!;
-    if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new GitopsError("--stack", `not a stack name: ${JSON.stringify(stack)}`);
+    if (!isStackName(stack)) throw new GitopsError("--stack", `not a stack name: ${JSON.stringify(stack)}`, "a stack name is a DNS label (lower-case letters, digits and '-')");
     const code = f["exit-code"] === undefined ? undefined : intFlag("exit-code", f["exit-code"], 0, { min: 0, max: 255, what: "an exit code (0-255)" });
     const json = f.json!;
     const body = previewComment(stack, parsePreview(readFile(json, "--json"), json), {

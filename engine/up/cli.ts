@@ -2,22 +2,14 @@
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs } from "node:util";
 import { promisify } from "util";
-import type { Command } from "../util/cli";
+import { Command, parseFlags } from "../util/cli";
+import { CLUSTER_KINDS } from "../config/schema";
+import { listStacks, stackFilePath } from "../config/load";
 import { GitopsError } from "../errors";
 import { collectSummary, formatSummary, localStackFile } from "./index";
 
 const run = promisify(execFile);
-
-function flags(command: string, args: string[], names: string[]): Record<string, string | undefined> {
-    try {
-        const { values } = parseArgs({ args, strict: true, options: Object.fromEntries(names.map((n) => [n, { type: "string" as const }])) });
-        return values as Record<string, string | undefined>;
-    } catch (e) {
-        throw new GitopsError(`gitops ${command}`, (e as Error).message, `see 'gitops ${command} --help'`);
-    }
-}
 
 export const upConfigCommand: Command = {
     path: ["up", "config"],
@@ -33,13 +25,18 @@ waiting on those releases would never be Ready.
 Each setting left out is printed with the reason. Pulumi.NAME.yaml itself is not changed.
 `,
     async run(args, io) {
-        const f = flags("up config", args, ["stack", "out", "project"]);
-        if (!f.stack || !f.out) throw new GitopsError("gitops up config", "--stack and --out are required", "see 'gitops up config --help'");
+        const { values: f } = parseFlags("up config", args, { stack: { type: "string" }, out: { type: "string" }, project: { type: "string" } }, { required: ["stack", "out"] });
         const project = path.resolve(f.project ?? ".");
-        const { text, leftOut } = localStackFile(project, f.stack);
-        fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
-        fs.writeFileSync(`${f.out}.tmp`, text);
-        fs.renameSync(`${f.out}.tmp`, f.out);
+        const { text, leftOut } = localStackFile(project, f.stack!);
+        // Never over a stack file of the project (its own included): that would replace the
+        // stack's settings with the local control plane's.
+        const out = path.resolve(f.out!);
+        if (path.dirname(out) === project && listStacks(project).some((s) => `Pulumi.${s}.yaml` === path.basename(out))) {
+            throw new GitopsError("--out", `${out} is a stack file of this project; writing there would replace its settings`, "write elsewhere, e.g. --out .gitops/up/Pulumi.<stack>.yaml (as npm run up does)");
+        }
+        fs.mkdirSync(path.dirname(out), { recursive: true });
+        fs.writeFileSync(`${out}.tmp`, text);
+        fs.renameSync(`${out}.tmp`, out);
         io.out(`wrote ${f.out}: Pulumi.${f.stack}.yaml with gitops:cluster.kind local\n`);
         for (const l of leftOut) io.out(`  left out ${l.key}: ${l.why}\n`);
         return 0;
@@ -57,22 +54,25 @@ Deployment, how to look, and how to tear down. KIND is the cluster that runs (lo
 existing, none). Needs the Pulumi CLI on PATH and the stack selected.
 `,
     async run(args, io) {
-        const f = flags("up summary", args, ["stack", "kind", "project"]);
-        if (!f.stack || !f.kind) throw new GitopsError("gitops up summary", "--stack and --kind are required", "see 'gitops up summary --help'");
+        const { values: f } = parseFlags("up summary", args, { stack: { type: "string" }, kind: { type: "string" }, project: { type: "string" } }, { required: ["stack", "kind"] });
+        const [stack, kind] = [f.stack!, f.kind!];
         const project = path.resolve(f.project ?? ".");
+        // The name goes into a file name (.gitops/up/kubeconfig-<stack>): a stack name only.
+        stackFilePath(project, stack);
+        if (!(CLUSTER_KINDS as readonly string[]).includes(kind)) throw new GitopsError("--kind", `must be one of ${CLUSTER_KINDS.join(", ")}; got ${JSON.stringify(kind)}`);
         // The kubeconfig output is a secret: read it only when it is the way in (k3d, kind).
-        const secrets = f.kind === "k3d" || f.kind === "kind";
-        const pulumiArgs = ["stack", "output", "--json", "--stack", f.stack, ...(secrets ? ["--show-secrets"] : [])];
+        const secrets = kind === "k3d" || kind === "kind";
+        const pulumiArgs = ["stack", "output", "--json", "--stack", stack, ...(secrets ? ["--show-secrets"] : [])];
         let outputs: Record<string, unknown>;
         try {
             outputs = JSON.parse((await run("pulumi", pulumiArgs, { cwd: project, maxBuffer: 64 << 20 })).stdout);
         } catch (e) {
-            throw new GitopsError(`stack ${f.stack}`, `cannot read its outputs: ${(e as Error).message.split("\n")[0]}`, "run `npm run up` first");
+            throw new GitopsError(`stack ${stack}`, `cannot read its outputs: ${(e as Error).message.split("\n")[0]}`, "run `npm run up` first");
         }
         // Point at `gitops get` only when this checkout has it.
         const silent = { out: () => undefined, err: () => undefined };
         const hasGet = (await (require("../cli") as typeof import("../cli")).main(["get", "--help"], silent)) === 0;
-        const summary = await collectSummary({ projectDir: project, stack: f.stack, kind: f.kind, outputs, kubeconfigOut: path.join(project, ".gitops", "up", `kubeconfig-${f.stack}`), hasGet });
+        const summary = await collectSummary({ projectDir: project, stack, kind, outputs, kubeconfigOut: path.join(project, ".gitops", "up", `kubeconfig-${stack}`), hasGet });
         io.out(formatSummary(summary, project));
         return 0;
     },
