@@ -214,15 +214,15 @@ function checkFolder(dir: string, what: string): void {
     }
 }
 
-/** The required binaries that are missing, name -> why. */
-export function missingBinaries(bin: string = defaultBin()): Record<string, string> {
+/** The required binaries that are missing, name -> why: for every piece, or for "api" (etcd and kube-apiserver). */
+export function missingBinaries(bin: string = defaultBin(), pieces: "all" | "api" = "all"): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const name of Object.keys(BINARIES)) {
-        if (OPTIONAL.has(name as Piece)) continue;
+    const names = pieces === "api" ? API_PIECES : Object.keys(BINARIES).filter((name) => !OPTIONAL.has(name as Piece));
+    for (const name of names) {
         const why = missingBinary(bin, name);
         if (why) out[name] = why;
     }
-    if (!fs.existsSync(kwokStagesFile(bin))) out["kwok-stages.yaml"] = `${kwokStagesFile(bin)} is missing; run \`bash scripts/e2e-build.sh kwok\``;
+    if (pieces === "all" && !fs.existsSync(kwokStagesFile(bin))) out["kwok-stages.yaml"] = `${kwokStagesFile(bin)} is missing; run \`bash scripts/e2e-build.sh kwok\``;
     return out;
 }
 
@@ -391,18 +391,10 @@ export class LocalControlPlane {
     /** Starts every piece in order; on any failure stops what was started and throws (with the piece's log tail). */
     static async start(opts: LocalControlPlaneOptions = {}): Promise<LocalControlPlane> {
         const cp = new LocalControlPlane(opts);
-        const missing: Record<string, string> = {};
-        if (cp.opts.pieces === "api") {
-            for (const name of API_PIECES) {
-                const why = missingBinary(cp.bin, name);
-                if (why) missing[name] = why;
-            }
-        } else {
-            Object.assign(missing, missingBinaries(cp.bin));
-            for (const c of Object.keys(OPTIONAL_CONTROLLERS) as OptionalController[]) {
-                const why = cp.wanted(c) === true ? missingBinary(cp.bin, c) : undefined;
-                if (why) missing[c] = why;
-            }
+        const missing = missingBinaries(cp.bin, cp.opts.pieces);
+        for (const c of cp.opts.pieces === "all" ? (Object.keys(OPTIONAL_CONTROLLERS) as OptionalController[]) : []) {
+            const why = cp.wanted(c) === true ? missingBinary(cp.bin, c) : undefined;
+            if (why) missing[c] = why;
         }
         if (Object.keys(missing).length) {
             throw new GitopsError(
